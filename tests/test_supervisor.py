@@ -282,6 +282,49 @@ async def test_async_with_raises_start_failed_when_an_initial_child_fails() -> N
             pytest.fail("the body must not run")
 
 
+async def test_cancelling_the_task_inside_async_with_stops_the_tree_and_propagates() -> None:
+    fleet, entered = Fleet(), asyncio.Event()
+
+    async def owner() -> None:
+        async with Supervisor([fleet.spec("a"), fleet.spec("b")]):
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(owner())
+    await bounded(entered.wait())
+    await stop(task)
+    assert fleet.journal == ["start a", "start b", "stop b", "stop a"]
+
+
+async def test_cancelled_while_entering_async_with_stops_the_children_already_started() -> None:
+    fleet, gate, events = Fleet(), Gate(), Events()
+
+    async def connecting(ready: Ready) -> None:
+        try:
+            await gate.pass_()
+        except asyncio.CancelledError:
+            fleet.journal.append("stop b (never ready)")
+            raise
+
+    async def owner() -> None:
+        async with Supervisor([fleet.spec("a"), ChildSpec("b", connecting)], observer=events):
+            pytest.fail("the body must not run")
+
+    task = asyncio.create_task(owner())
+    await bounded(gate.reached.wait())
+    await stop(task)
+    assert fleet.journal == ["start a", "stop b (never ready)", "stop a"]
+    assert events.exits() == [("b", ExitReason.SHUTDOWN), ("a", ExitReason.SHUTDOWN)]
+
+
+async def test_an_exception_in_the_async_with_body_stops_the_tree_and_propagates_unchanged() -> None:
+    fleet = Fleet()
+    with pytest.raises(LookupError, match="from the body"):
+        async with Supervisor([fleet.spec("a")]):
+            raise LookupError("from the body")
+    assert fleet.journal == ["start a", "stop a"]
+
+
 # ---------------------------------------------------------------------------------------- readiness
 
 
@@ -780,6 +823,18 @@ async def test_a_terminated_child_is_not_restarted_even_if_permanent() -> None:
         await sup.terminate_child("a")
         await sup.terminate_child("a")  # terminating a stopped child is a no-op
         assert await sup.count_children() == ChildCounts(specs=1, active=0, supervisors=0, workers=1)
+    assert events.count(ChildRestarted) == 0
+
+
+async def test_terminating_a_child_whose_crash_is_not_yet_handled_does_not_restart_it() -> None:
+    fleet, events = Fleet(), Events()
+    async with Supervisor([fleet.spec("a")], observer=events) as sup:
+        fleet.crash("a")
+        # Queued before the crash is reported: the supervisor handles the terminate first, finds
+        # the task already dead, reports its real exit, and then ignores the overtaken exit.
+        await sup.terminate_child("a")
+        assert [c.running for c in await sup.which_children()] == [False]
+    assert events.exits() == [("a", ExitReason.ERROR)]
     assert events.count(ChildRestarted) == 0
 
 

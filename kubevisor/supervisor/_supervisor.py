@@ -81,6 +81,20 @@ def _reap(task: asyncio.Task[Any]) -> None:
         logger.debug("abandoned task %s finally ended with %r", task.get_name(), error)
 
 
+async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a supervisor's task and wait for its orderly stop.  Cancelled while waiting, cancel
+    it again (the tree then stops waiting for its children) and let it finish unsupervised."""
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        task.cancel()
+        _abandon(task)
+        raise
+
+
 class _Run:
     """One incarnation of a child: a task, its readiness handle and how it is being ended."""
 
@@ -244,9 +258,9 @@ class Supervisor:
         try:
             await asyncio.wait((ready._waiter(), task), return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
+            # Cancelled while starting: whatever was started is stopped properly before we go.
             self._serve_task = None
-            task.cancel()
-            _abandon(task)
+            await _cancel_and_wait(task)
             raise
         if not ready.is_set:
             self._serve_task = None
@@ -272,15 +286,7 @@ class Supervisor:
             return
         self._exiting = True
         try:
-            if not task.done():
-                task.cancel()
-                try:
-                    await asyncio.wait((task,))
-                except asyncio.CancelledError:
-                    # Cancelled again while stopping: stop waiting; the tree kills what remains.
-                    task.cancel()
-                    _abandon(task)
-                    raise
+            await _cancel_and_wait(task)
         finally:
             self._serve_task = None
             self._host = None
@@ -555,8 +561,9 @@ class Supervisor:
         try:
             await asyncio.wait((reported, task), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            # The supervisor is being cancelled mid-start: the half-started child goes first.
-            self._kill(child)
+            # The supervisor is being cancelled mid-start: the half-started child is stopped first,
+            # per its shutdown like any other.
+            await self._stop(child)
             raise
         extra = {"supervisor": self.name, "child_id": spec.id}
         if ready.is_set:
