@@ -1,0 +1,934 @@
+"""The REST semantics of the API server, independent of HTTP.
+
+:class:`ObjectService` implements get, list, create, update, patch, delete and deletecollection with
+upstream's rules (generation, status/scale subresources, finalizers, preconditions, dry run,
+resourceVersion semantics of lists, unknown-field validation).  The HTTP handlers only parse requests
+and encode answers; in-process components (the built-in controllers of issue 3) call this layer
+directly.
+
+The write path is one fixed pipeline, so that every later concern has one place to plug in::
+
+    decode/check body → unknown fields → server-owned metadata → strategy.prepare_* (defaults)
+    → generation → validation → admission plugins (mutating, then validating) → storage
+
+Every write runs on the event loop; the read-modify-write window is closed by passing the expected
+resourceVersion to storage, so an admission plugin that awaits cannot cause a lost update.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from kubevisor.api import (
+    AlreadyExists,
+    BadRequest,
+    Clock,
+    Conflict,
+    Expired,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ResourceInfo,
+    ServerTimeout,
+    UnsupportedMediaType,
+    format_time,
+    now,
+)
+from kubevisor.api._builtins import builtin_definitions, definition_name
+from kubevisor.api._patch import apply_json_patch, apply_merge_patch
+from kubevisor.api._selectors import FieldSelector, LabelSelector
+from kubevisor.api._strategic import strategic_merge_patch
+from kubevisor.api._validation import (
+    finalizer_warnings,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_valid_path_segment_name,
+    validate_object_meta,
+    validate_object_meta_update,
+)
+from kubevisor.server._registry import ResourceRegistry, Strategy
+from kubevisor.server._schema import SchemaIndex
+from kubevisor.server._storage import (
+    KeyExistsError,
+    KeyNotFoundError,
+    Record,
+    ResourceKey,
+    StaleVersionError,
+    Storage,
+)
+
+__all__ = [
+    "AdmissionPlugin",
+    "AdmissionRequest",
+    "ListResult",
+    "ObjectService",
+    "RequestOptions",
+    "resource_key",
+]
+
+NAMESPACES: ResourceKey = ("", "namespaces")
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
+
+_NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You can start a "
+    "new list without the continue parameter, or use the continue token in this response to retrieve "
+    "the remainder of the results. Continuing with the provided token results in an inconsistent list "
+    "- objects that were created, modified, or deleted between the time the first chunk was returned "
+    "and now may show up in the list."
+)
+
+
+def resource_key(info: ResourceInfo) -> ResourceKey:
+    """Objects of every served version of a resource share one storage key."""
+    return (info.group, info.plural)
+
+
+@dataclass
+class RequestOptions:
+    """What one request asks of the write path.
+
+    ``field_validation``: ``Strict`` (unknown fields → 400), ``Warn`` (upstream's default: dropped,
+    with a warning) or ``Ignore`` (dropped silently).  ``warnings`` collects the texts to send in
+    ``Warning: 299`` headers.
+    """
+
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    field_manager: str | None = None
+    user_agent: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AdmissionRequest:
+    """What an admission plugin sees.  ``obj`` may be mutated by mutating plugins."""
+
+    operation: str  # CREATE | UPDATE | DELETE
+    info: ResourceInfo
+    namespace: str
+    name: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+    subresource: str
+    options: RequestOptions
+
+
+class AdmissionPlugin(Protocol):
+    """One admission step (defaulting, validation, managedFields, webhooks).  Raise an
+    :class:`~kubevisor.api.ApiError` to reject the request."""
+
+    async def admit(self, request: AdmissionRequest) -> None: ...
+
+
+@dataclass(slots=True)
+class ListResult:
+    """One page of a list: the records, the RV it was built at and the continue token."""
+
+    resource_version: int
+    records: list[Record]
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+def _parse_rv(value: str | None, what: str = "resourceVersion") -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        rv = int(value)
+    except ValueError:
+        raise BadRequest(f'invalid {what} "{value}"') from None
+    if rv < 0:
+        raise BadRequest(f'invalid {what} "{value}"')
+    return rv
+
+
+def encode_continue(rv: int, start: tuple[str, str]) -> str:
+    token = {"v": "meta.k8s.io/v1", "rv": rv, "start": f"{start[0]}/{start[1]}\x00"}
+    return base64.urlsafe_b64encode(orjson.dumps(token)).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+        rv = int(data["rv"])
+        namespace, _, name = str(data["start"]).partition("/")
+    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise BadRequest("continue key is not valid: continue key is not valid") from None
+    if data.get("v") != "meta.k8s.io/v1" or rv <= 0:
+        raise BadRequest(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+        )
+    return rv, (namespace, name)
+
+
+def _selector_string(selector: Any) -> str:
+    """A ``metav1.LabelSelector`` as the label-selector text Scale.status.selector carries."""
+    if not isinstance(selector, Mapping):
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or ():
+        key, op = expr.get("key", ""), expr.get("operator", "")
+        values = ",".join(sorted(expr.get("values") or ()))
+        if op == "In":
+            parts.append(f"{key} in ({values})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({values})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def _without(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+_NAME_VALIDATORS = {
+    "subdomain": is_dns1123_subdomain,
+    "label": is_dns1123_label,
+    "path": is_valid_path_segment_name,
+}
+
+
+class ObjectService:
+    """The REST semantics over one :class:`Storage` and one :class:`ResourceRegistry`."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        registry: ResourceRegistry,
+        *,
+        clock: Clock = now,
+        admission: Sequence[AdmissionPlugin] = (),
+    ) -> None:
+        self.storage = storage
+        self.registry = registry
+        self.clock = clock
+        self.admission: list[AdmissionPlugin] = list(admission)
+        self._schemas = SchemaIndex(builtin_definitions())
+        self._definition_names: dict[tuple[str, str, str], str | None] = {}
+
+    # ------------------------------------------------------------ encoding
+
+    def record_bytes(self, info: ResourceInfo, record: Record) -> bytes:
+        """The stored JSON, converted to ``info``'s version when stored under another one.
+
+        Versions of one resource differ here only by apiVersion (conversion ``None``)."""
+        prefix = f'{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'.encode()
+        if record.data.startswith(prefix):
+            return record.data
+        obj = record.load()
+        obj["apiVersion"] = info.api_version
+        return orjson.dumps(obj)
+
+    def record_object(self, info: ResourceInfo, record: Record) -> dict[str, Any]:
+        obj = record.load()
+        obj["apiVersion"] = info.api_version
+        return obj
+
+    @staticmethod
+    def _normalise(info: ResourceInfo, body: dict[str, Any]) -> dict[str, Any]:
+        # kind and apiVersion first: record_bytes recognises the stored version by its prefix.
+        out = {"kind": info.kind, "apiVersion": info.api_version, "metadata": body.get("metadata") or {}}
+        for key, value in body.items():
+            if key not in out:
+                out[key] = value
+        return out
+
+    # ------------------------------------------------------------ reads
+
+    def get(
+        self, info: ResourceInfo, namespace: str, name: str, resource_version: str | None = None
+    ) -> Record:
+        """The current object (any RV satisfies ``resourceVersion``: the store is always newest)."""
+        rv = _parse_rv(resource_version)
+        if rv is not None and rv > self.storage.resource_version:
+            raise self._too_large(rv)
+        record = self.storage.get(resource_key(info), namespace if info.namespaced else "", name)
+        if record is None:
+            raise NotFound.for_resource(info.plural, info.group, name)
+        return record
+
+    def _too_large(self, rv: int) -> ServerTimeout:
+        return ServerTimeout(
+            f"Too large resource version: {rv}, current: {self.storage.resource_version}",
+            details={
+                "causes": [
+                    {
+                        "reason": "ResourceVersionTooLarge",
+                        "message": "Too large resource version",
+                    }
+                ],
+                "retryAfterSeconds": 1,
+            },
+        )
+
+    def selectors(
+        self, info: ResourceInfo, label_selector: str | None, field_selector: str | None
+    ) -> tuple[LabelSelector | None, FieldSelector | None, str | None]:
+        """Parse list/watch selectors; the third value is a ``metadata.name=`` equality, which
+        lets lists and watches of one object skip scanning."""
+        labels = LabelSelector.parse(label_selector) if label_selector else None
+        if labels is not None and labels.empty:
+            labels = None
+        fields = None
+        name: str | None = None
+        if field_selector:
+            fields = FieldSelector.parse(field_selector)
+            strategy = self.registry.strategy(info)
+            for label, _, _ in fields.requirements:
+                if not strategy.supports_field(label):
+                    raise BadRequest(f"field label not supported: {label}")
+            name = fields.exact_value("metadata.name")
+            if fields.empty:
+                fields = None
+        return labels, fields, name
+
+    def list(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> ListResult:
+        """A (page of a) list with the resourceVersion semantics of reference §2."""
+        labels, fields, name = self.selectors(info, label_selector, field_selector)
+        storage = self.storage
+        current = storage.resource_version
+        rv = _parse_rv(resource_version)
+        start: tuple[str, str] | None = None
+        at: int | None = None
+        if continue_token:
+            if resource_version not in (None, "", "0"):
+                raise BadRequest("specifying resource version is not allowed when using continue")
+            at, start = decode_continue(continue_token)
+            if at < storage.compacted:
+                raise Expired(_CONTINUE_TOO_OLD)
+        else:
+            match = resource_version_match or ""
+            if match and match not in ("Exact", "NotOlderThan"):
+                raise _invalid_list_options(
+                    FieldError.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan"])
+                )
+            if match and rv is None:
+                raise _invalid_list_options(
+                    FieldError.forbidden(
+                        "resourceVersionMatch",
+                        "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                    )
+                )
+            if match == "Exact" and rv == 0:
+                raise _invalid_list_options(
+                    FieldError.forbidden(
+                        "resourceVersionMatch",
+                        'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                    )
+                )
+            if rv is not None and rv > current:
+                raise self._too_large(rv)
+            exact = match == "Exact" or (not match and bool(limit) and rv not in (None, 0))
+            if exact and rv is not None:
+                at = rv
+                if at < storage.compacted:
+                    raise Expired(f"too old resource version: {at} ({storage.compacted})")
+        built_at = at if at is not None else current
+        key = resource_key(info)
+        ns = namespace if info.namespaced else None
+        if name is not None and at is None:
+            if ns is not None or not info.namespaced:
+                one = storage.get(key, ns or "", name)
+                records = [one] if one is not None else []
+            else:
+                records = [r for r in storage.list_records(key) if r.name == name]
+            if start is not None:
+                records = [r for r in records if r.sort_key >= start]
+        else:
+            records = storage.list_records(key, ns, start=start, at=at)
+        if labels is not None or fields is not None:
+            records = [
+                r
+                for r in records
+                if (labels is None or labels.matches(r.labels))
+                and (fields is None or fields.matches(r.fields))
+            ]
+        token = ""
+        remaining: int | None = None
+        if limit and limit > 0 and len(records) > limit:
+            last = records[limit - 1]
+            if labels is None and fields is None:
+                remaining = len(records) - limit
+            records = records[:limit]
+            token = encode_continue(built_at, (last.namespace, last.name + "\x00"))
+        return ListResult(built_at, records, token, remaining)
+
+    def list_bytes(self, info: ResourceInfo, result: ListResult) -> bytes:
+        """The ``<Kind>List`` JSON for a list result, built from the stored bytes without parsing."""
+        meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        if result.remaining is not None:
+            meta["remainingItemCount"] = result.remaining
+        head = orjson.dumps({"kind": info.list_kind_name, "apiVersion": info.api_version, "metadata": meta})
+        items = b",".join(self.record_bytes(info, r) for r in result.records)
+        return head[:-1] + b',"items":[' + items + b"]}"
+
+    # ------------------------------------------------------------ body checks
+
+    def _decode_body(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        body: Any,
+        options: RequestOptions,
+        *,
+        check_unknown: bool = True,
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest(
+                f"the body of the request was in an unknown format - expected a JSON or YAML object, got "
+                f"{type(body).__name__}"
+            )
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if api_version not in (None, "") and api_version != info.api_version:
+            raise BadRequest(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({info.api_version})"
+            )
+        if kind not in (None, "") and kind != info.kind:
+            raise BadRequest(
+                f'{kind} in version "{info.version}" cannot be handled as a {info.kind}: the kind in the data '
+                f"({kind}) does not match the expected kind ({info.kind})"
+            )
+        meta = body.get("metadata")
+        if meta is None:
+            meta = body["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise BadRequest(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                "metadata must be an object"
+            )
+        if info.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            if namespace:
+                meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if check_unknown:
+            self._check_unknown_fields(info, body, options)
+        return body
+
+    def _definition(self, info: ResourceInfo) -> str | None:
+        key = (info.group, info.version, info.kind)
+        if key not in self._definition_names:
+            self._definition_names[key] = definition_name(info.gvk)
+        return self._definition_names[key]
+
+    def _check_unknown_fields(
+        self, info: ResourceInfo, body: dict[str, Any], options: RequestOptions
+    ) -> None:
+        definition = self._definition(info)
+        if definition is None:
+            return
+        mode = options.field_validation
+        unknown = self._schemas.unknown_fields(body, definition, prune=mode != "Strict")
+        if not unknown:
+            return
+        listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+        if mode == "Strict":
+            raise BadRequest(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                f"strict decoding error: {listed}"
+            )
+        if mode == "Warn":
+            options.warnings.extend(f'unknown field "{path}"' for path in unknown)
+
+    def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
+        if not info.namespaced:
+            return
+        record = self.storage.get(NAMESPACES, "", namespace)
+        if record is None:
+            raise NotFound.for_resource("namespaces", "", namespace)
+        if record.fields.get("status.phase") == "Terminating":
+            raise Forbidden(
+                f'{info.qualified} "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} because it is being terminated",
+                details={
+                    "name": name,
+                    "group": info.group,
+                    "kind": info.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
+
+    def _validate(
+        self, info: ResourceInfo, strategy: Strategy, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        meta = obj["metadata"]
+        if old is None:
+            errors = validate_object_meta(
+                meta, namespaced=info.namespaced, name_validator=_NAME_VALIDATORS[strategy.name_format]
+            )
+        else:
+            errors = validate_object_meta_update(meta, old["metadata"])
+        errors.extend(strategy.validate(obj, old, info))
+        if errors:
+            raise Invalid.for_fields(info.kind, info.group, meta.get("name"), errors)
+
+    async def _admit(
+        self,
+        operation: str,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        subresource: str,
+        options: RequestOptions,
+    ) -> None:
+        if not self.admission:
+            return
+        meta = obj.get("metadata") or {}
+        request = AdmissionRequest(
+            operation, info, meta.get("namespace", ""), meta.get("name", ""), obj, old, subresource, options
+        )
+        for plugin in self.admission:
+            await plugin.admit(request)
+
+    # ------------------------------------------------------------ create
+
+    async def create(
+        self, info: ResourceInfo, namespace: str, body: Any, options: RequestOptions
+    ) -> dict[str, Any]:
+        """Create an object; returns it as stored (or as it would be, with ``dry_run``)."""
+        strategy = self.registry.strategy(info)
+        body = self._decode_body(info, namespace, body, options)
+        obj = self._normalise(info, body)
+        meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            raise BadRequest("resourceVersion should not be set on objects to be created")
+        generated = not meta.get("name") and bool(meta.get("generateName"))
+        if generated and isinstance(meta.get("generateName"), str):
+            meta["name"] = meta["generateName"] + "".join(
+                secrets.choice(_NAME_SUFFIX_ALPHABET) for _ in range(5)
+            )
+        name = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        if info.namespaced and name:
+            self._check_namespace(info, namespace, name)
+        for server_owned in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(server_owned, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = format_time(self.clock())
+        if strategy.generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if strategy.reset_status_on_create and info.has_subresource("status"):
+            obj.pop("status", None)
+        strategy.prepare_create(obj, info)
+        self._validate(info, strategy, obj, None)
+        options.warnings.extend(finalizer_warnings(meta.get("finalizers")))
+        await self._admit("CREATE", info, obj, None, "", options)
+        if options.dry_run:
+            if self.storage.get(resource_key(info), meta.get("namespace", ""), meta["name"]) is not None:
+                raise AlreadyExists.for_resource(info.plural, info.group, meta["name"])
+            return obj
+        try:
+            self.storage.create(resource_key(info), obj)
+        except KeyExistsError:
+            raise AlreadyExists.for_resource(info.plural, info.group, meta["name"]) from None
+        return obj
+
+    # ------------------------------------------------------------ update
+
+    async def update(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        body: Any,
+        options: RequestOptions,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """PUT: replace an object (or its ``status`` with ``subresource="status"``)."""
+        body = self._decode_body(info, namespace, body, options)
+        meta = body["metadata"]
+        if meta.get("name") and meta["name"] != name:
+            raise BadRequest(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        meta["name"] = name
+        old_record = self.get(info, namespace, name)
+        strategy = self.registry.strategy(info)
+        if not meta.get("resourceVersion") and not strategy.unconditional_update:
+            raise Invalid.for_fields(
+                info.kind,
+                info.group,
+                name,
+                [FieldError.invalid("metadata.resourceVersion", 0, "must be specified for an update")],
+            )
+        return await self._commit_update(
+            info, strategy, old_record, self._normalise(info, body), options, subresource
+        )
+
+    async def _commit_update(
+        self,
+        info: ResourceInfo,
+        strategy: Strategy,
+        old_record: Record,
+        obj: dict[str, Any],
+        options: RequestOptions,
+        subresource: str,
+    ) -> dict[str, Any]:
+        old = old_record.load()
+        old["apiVersion"] = info.api_version
+        meta = obj["metadata"]
+        name = old["metadata"]["name"]
+        given_rv = meta.get("resourceVersion")
+        if given_rv and given_rv != old["metadata"].get("resourceVersion"):
+            raise Conflict.stale(info.plural, info.group, name)
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if subresource == "status" or subresource == "finalize":
+            # Only status (or, for namespaces/finalize, spec.finalizers) moves; everything else is kept.
+            new = dict(old)
+            new["metadata"] = dict(old["metadata"])
+            if subresource == "status":
+                if "status" in obj:
+                    new["status"] = obj["status"]
+                else:
+                    new.pop("status", None)
+            else:
+                spec = dict(old.get("spec") or {})
+                spec["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
+                new["spec"] = spec
+            obj = new
+            meta = obj["metadata"]
+        else:
+            # Server-owned metadata is carried over: clients echo or omit it, never own it.
+            old_meta = old["metadata"]
+            for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+                if key in old_meta:
+                    meta.setdefault(key, old_meta[key])
+                elif meta.get(key) is None:
+                    meta.pop(key, None)
+            meta.pop("selfLink", None)
+            if info.has_subresource("status"):
+                if "status" in old:
+                    obj["status"] = old["status"]
+                else:
+                    obj.pop("status", None)
+            strategy.prepare_update(obj, old, info)
+            if strategy.generation:
+                generation = old["metadata"].get("generation") or 1
+                ignored = ("metadata", "status") if info.has_subresource("status") else ("metadata",)
+                if _without(obj, *ignored) != _without(old, *ignored):
+                    generation += 1
+                meta["generation"] = generation
+            else:
+                meta.pop("generation", None)
+        self._validate(info, strategy, obj, old)
+        options.warnings.extend(finalizer_warnings(meta.get("finalizers")))
+        await self._admit("UPDATE", info, obj, old, subresource, options)
+        if obj == old:
+            # A no-op write changes nothing, not even the resourceVersion (upstream skips it too).
+            return old
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and not _namespace_finalizers(info, obj)
+        ):
+            return self._finish_delete(info, old_record, obj, options)
+        if options.dry_run:
+            return obj
+        try:
+            self.storage.update(resource_key(info), obj, expected_rv=old_record.rv)
+        except StaleVersionError:
+            raise Conflict.stale(info.plural, info.group, name) from None
+        except KeyNotFoundError:
+            raise NotFound.for_resource(info.plural, info.group, name) from None
+        return obj
+
+    def _finish_delete(
+        self, info: ResourceInfo, record: Record, final: dict[str, Any], options: RequestOptions
+    ) -> dict[str, Any]:
+        if options.dry_run:
+            return final
+        try:
+            self.storage.delete(resource_key(info), record.namespace, record.name, record.rv, final)
+        except StaleVersionError:
+            raise Conflict.stale(info.plural, info.group, record.name) from None
+        except KeyNotFoundError:
+            raise NotFound.for_resource(info.plural, info.group, record.name) from None
+        return final
+
+    # ------------------------------------------------------------ patch
+
+    async def patch(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        options: RequestOptions,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """PATCH with a JSON patch, JSON merge patch or (built-in kinds) strategic merge patch."""
+        strategy = self.registry.strategy(info)
+        self._check_patch_type(strategy, content_type)
+        old_record = self.get(info, namespace, name)
+        original = self.record_object(info, old_record)
+        patched = self._apply_patch(info, content_type, original, patch)
+        patched = self._decode_body(info, namespace, patched, options)
+        pmeta = patched["metadata"]
+        if pmeta.get("name") != name:
+            raise BadRequest(
+                f"the name of the object ({pmeta.get('name')}) does not match the name on the URL ({name})"
+            )
+        return await self._commit_update(
+            info, strategy, old_record, self._normalise(info, patched), options, subresource
+        )
+
+    @staticmethod
+    def _check_patch_type(strategy: Strategy, content_type: str) -> None:
+        accepted = [JSON_PATCH, MERGE_PATCH]
+        if strategy.strategic_merge:
+            accepted.append(STRATEGIC_PATCH)
+        accepted.append(APPLY_PATCH)
+        if content_type == APPLY_PATCH:
+            raise UnsupportedMediaType(
+                "server-side apply (application/apply-patch+yaml) is not supported by this server yet; "
+                "use client-side apply or a merge patch"
+            )
+        if content_type not in accepted:
+            raise UnsupportedMediaType(
+                "the body of the request was in an unknown format - accepted media types include: "
+                + ", ".join(accepted)
+            )
+
+    def _apply_patch(
+        self, info: ResourceInfo, content_type: str, original: dict[str, Any], patch: Any
+    ) -> Any:
+        if content_type == JSON_PATCH:
+            if not isinstance(patch, list):
+                raise BadRequest("the server rejected our request due to an error in our request")
+            return apply_json_patch(original, patch)
+        if not isinstance(patch, dict):
+            raise BadRequest("the server rejected our request due to an error in our request")
+        if content_type == MERGE_PATCH:
+            return apply_merge_patch(original, patch)
+        return strategic_merge_patch(original, patch, info.gvk)
+
+    # ------------------------------------------------------------ scale
+
+    def scale_of(self, info: ResourceInfo, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """The autoscaling/v1 Scale view of a workload."""
+        meta = obj["metadata"]
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        scale_meta = {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        }
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": scale_meta,
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {
+                "replicas": status.get("replicas", 0),
+                "selector": _selector_string(spec.get("selector")),
+            },
+        }
+
+    def get_scale(self, info: ResourceInfo, namespace: str, name: str) -> dict[str, Any]:
+        return self.scale_of(info, self.record_object(info, self.get(info, namespace, name)))
+
+    async def update_scale(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        scale: Any,
+        options: RequestOptions,
+        *,
+        patch_type: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT or PATCH ``/scale``: only ``spec.replicas`` moves."""
+        record = self.get(info, namespace, name)
+        obj = self.record_object(info, record)
+        if patch_type is not None:
+            self._check_patch_type(self.registry.strategy(info), patch_type)
+            current = self.scale_of(info, obj)
+            if patch_type == JSON_PATCH:
+                scale = apply_json_patch(current, scale)
+            elif patch_type == MERGE_PATCH:
+                scale = apply_merge_patch(current, scale)
+            else:
+                # Scale has no merge keys: strategic merge of a plain object is a merge patch.
+                scale = apply_merge_patch(current, scale)
+        if not isinstance(scale, dict):
+            raise BadRequest("the body of the request was in an unknown format - expected a Scale object")
+        kind = scale.get("kind")
+        if kind not in (None, "", "Scale"):
+            raise BadRequest(f"the kind in the data ({kind}) does not match the expected kind (Scale)")
+        smeta = scale.get("metadata") or {}
+        if smeta.get("name") not in (None, "", name):
+            raise BadRequest(
+                f"the name of the object ({smeta['name']}) does not match the name on the URL ({name})"
+            )
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise Invalid.for_fields(
+                "Scale",
+                "autoscaling",
+                name,
+                [FieldError.invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+            )
+        if smeta.get("resourceVersion") and smeta["resourceVersion"] != obj["metadata"]["resourceVersion"]:
+            raise Conflict.stale(info.plural, info.group, name)
+        obj.setdefault("spec", {})["replicas"] = replicas
+        result = await self._commit_update(info, self.registry.strategy(info), record, obj, options, "")
+        return self.scale_of(info, result)
+
+    # ------------------------------------------------------------ delete
+
+    async def delete(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        delete_options: Mapping[str, Any],
+        options: RequestOptions,
+    ) -> tuple[dict[str, Any], bool]:
+        """DELETE.  Returns ``(object, gone)``: ``gone`` is false while finalizers hold the object.
+
+        ``delete_options`` is a DeleteOptions body (preconditions, propagationPolicy,
+        gracePeriodSeconds); garbage collection of dependents is issue 3, so propagation policies are
+        validated and accepted but add no finalizers yet.
+        """
+        record = self.get(info, namespace, name)
+        obj = self.record_object(info, record)
+        meta = obj["metadata"]
+        _check_delete_options(delete_options)
+        preconditions = delete_options.get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
+            raise Conflict.for_resource(
+                info.plural,
+                info.group,
+                name,
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: "
+                f"{meta.get('uid')}",
+            )
+        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta.get(
+            "resourceVersion"
+        ):
+            raise Conflict.for_resource(
+                info.plural,
+                info.group,
+                name,
+                "Precondition failed: ResourceVersion in precondition: "
+                f"{preconditions['resourceVersion']}, ResourceVersion in object meta: {meta.get('resourceVersion')}",
+            )
+        if meta.get("deletionTimestamp"):
+            return obj, False  # deletion already pending: finalizers decide when it goes
+        await self._admit("DELETE", info, obj, obj, "", options)
+        namespace_finalizers = _namespace_finalizers(info, obj)
+        if meta.get("finalizers") or namespace_finalizers:
+            meta["deletionTimestamp"] = format_time(self.clock())
+            meta["deletionGracePeriodSeconds"] = 0
+            if meta.get("generation"):
+                meta["generation"] += 1
+            if info.group == "" and info.kind == "Namespace":
+                obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
+            if not options.dry_run:
+                try:
+                    self.storage.update(resource_key(info), obj, expected_rv=record.rv)
+                except StaleVersionError:
+                    raise Conflict.stale(info.plural, info.group, name) from None
+            return obj, False
+        return self._finish_delete(info, record, obj, options), True
+
+    async def delete_collection(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        delete_options: Mapping[str, Any],
+        options: RequestOptions,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ListResult:
+        """DELETE on a collection: deletes every matching object; returns the list of them as they
+        were after the delete (finalizer-held ones with their deletionTimestamp)."""
+        _check_delete_options(delete_options)
+        result = self.list(info, namespace, label_selector=label_selector, field_selector=field_selector)
+        deleted: list[Record] = []
+        for record in result.records:
+            try:
+                obj, _ = await self.delete(
+                    info, record.namespace, record.name, {**delete_options, "preconditions": None}, options
+                )
+            except NotFound:
+                continue
+            key = resource_key(info)
+            deleted.append(Record(key, record.namespace, record.name, record.rv, orjson.dumps(obj)))
+        return ListResult(self.storage.resource_version, deleted)
+
+
+def _namespace_finalizers(info: ResourceInfo, obj: Mapping[str, Any]) -> list[str]:
+    if info.group == "" and info.kind == "Namespace":
+        return list((obj.get("spec") or {}).get("finalizers") or [])
+    return []
+
+
+def _invalid_list_options(error: FieldError) -> Invalid:
+    return Invalid.for_fields("ListOptions", "meta.k8s.io", "", [error])
+
+
+def _check_delete_options(delete_options: Mapping[str, Any]) -> None:
+    errors: list[FieldError] = []
+    policy = delete_options.get("propagationPolicy")
+    if policy is not None and policy not in ("Orphan", "Background", "Foreground"):
+        errors.append(
+            FieldError.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan"])
+        )
+    grace = delete_options.get("gracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+        errors.append(FieldError.invalid("gracePeriodSeconds", grace, "must be an integer"))
+    if policy is not None and delete_options.get("orphanDependents") is not None:
+        errors.append(
+            FieldError.invalid(
+                "propagationPolicy", policy, "orphanDependents and deletionPropagation cannot be both set"
+            )
+        )
+    if errors:
+        raise Invalid.for_fields("DeleteOptions", "meta.k8s.io", "", errors)
