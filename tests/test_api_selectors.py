@@ -246,7 +246,9 @@ def _requirements(draw: st.DrawFn) -> tuple[str, str, tuple[str, ...]]:
     if operator in ("gt", "lt"):
         return key, operator, (draw(st.integers(min_value=0, max_value=10**6).map(str)),)
     if operator in ("in", "notin"):
-        return key, operator, tuple(draw(st.lists(_values, min_size=1, max_size=4)))
+        # Upstream rejects repeated empty members ("(,,)"), so render each value once, sorted, as
+        # upstream's own String() does.
+        return key, operator, tuple(sorted(set(draw(st.lists(_values, min_size=1, max_size=4)))))
     return key, operator, (draw(_values),)
 
 

@@ -34,6 +34,14 @@ from kubevisor.api._meta import (
     join_api_version,
     split_api_version,
 )
+from kubevisor.api._patch import (
+    JSON_PATCH_MAX_OPERATIONS,
+    JsonPatchError,
+    apply_json_patch,
+    apply_merge_patch,
+    create_merge_patch,
+    json_equal,
+)
 from kubevisor.api._selectors import FieldSelector, LabelRequirement, LabelSelector, escape_field_value
 from kubevisor.api._time import Clock, format_microtime, format_time, now, parse_time
 from kubevisor.api._validation import (
@@ -56,6 +64,7 @@ from kubevisor.api._validation import (
 )
 
 __all__ = [
+    "JSON_PATCH_MAX_OPERATIONS",
     "AlreadyExists",
     "ApiError",
     "BadRequest",
@@ -68,6 +77,7 @@ __all__ = [
     "GroupVersionKind",
     "GroupVersionResource",
     "Invalid",
+    "JsonPatchError",
     "LabelRequirement",
     "LabelSelector",
     "MethodNotAllowed",
@@ -82,6 +92,9 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
+    "apply_json_patch",
+    "apply_merge_patch",
+    "create_merge_patch",
     "error_from_status",
     "escape_field_value",
     "finalizer_warnings",
@@ -94,6 +107,7 @@ __all__ = [
     "is_valid_label_value",
     "is_valid_path_segment_name",
     "join_api_version",
+    "json_equal",
     "mask_generate_name",
     "now",
     "parse_time",
