@@ -92,6 +92,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""
 
     def json(self) -> Any:
         return orjson.loads(self.body) if self.body else None
@@ -230,7 +231,7 @@ class FakeAPI:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
+            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body, request.raw_path)
         )
         for index, (when, respond) in enumerate(self.injected):
             if when(request):

@@ -93,7 +93,9 @@ async def test_token_file_is_reread_at_once_after_a_401_and_the_request_retried(
     token = tmp_path / "token"
     token.write_text("old")
     api.authorize = lambda request: request.headers.get("Authorization") == "Bearer rotated"
-    async with Client(ClientConfig(server=api.url, token="old", token_file=str(token)), clock=clock) as client:
+    async with Client(
+        ClientConfig(server=api.url, token="old", token_file=str(token)), clock=clock
+    ) as client:
         token.write_text("rotated")
         await client.version()
     assert [r.headers["Authorization"] for r in api.requests] == ["Bearer old", "Bearer rotated"]
