@@ -44,6 +44,7 @@ log = logging.getLogger("kubevisor.server")
 JSON = "application/json"
 _JSON_HEADERS = {"Content-Type": JSON}
 _TRUE = ("true", "1", "True", "TRUE")
+MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ async def status_errors(
     except ApiError as err:
         return error_response(err)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app["max_body_bytes"]
+        limit = request.app[MAX_BODY_BYTES]
         return error_response(RequestEntityTooLarge(f"Request entity too large: limit is {limit}"))
     except web.HTTPNotFound:
         return error_response(_not_found_path())
@@ -693,7 +694,7 @@ class Handlers:
 def build_app(handlers: Handlers, *, max_body_bytes: int) -> web.Application:
     """The aiohttp application: fixed discovery routes plus two catch-all resource routes."""
     app = web.Application(middlewares=[status_errors], client_max_size=max_body_bytes)
-    app["max_body_bytes"] = max_body_bytes
+    app[MAX_BODY_BYTES] = max_body_bytes
     h = handlers
     r = app.router
     r.add_get("/version", h.version)

@@ -237,7 +237,8 @@ class ClusterIPAllocator:
         self.network = ipaddress.ip_network(cidr)
         self.seed = seed
         self._used: set[str] | None = None
-        self._next = 1
+        # .1 is the ``kubernetes`` Service's address in every real cluster.
+        self._next = 2
 
     def reserve(self, ip: str) -> bool:
         used = self._in_use()
