@@ -342,9 +342,9 @@ def kubectl_binaries() -> list[str]:
         return []
     directory = Path(os.path.realpath(found)).parent
     versioned = sorted(directory.glob("kubectl.1.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
-    if not versioned:
-        return [found]
-    return sorted({str(versioned[0]), str(versioned[-1])})  # the oldest and the newest supported
+    # Only the newest: kubectl embeds the apimachinery of its own release, and the server emulates
+    # v1.33 (older releases kept e.g. a `$patch: delete` map verbatim where the key was absent).
+    return [str(versioned[-1])] if versioned else [found]
 
 
 ORACLE_CASES: list[tuple[str, dict[str, Any]]] = [
