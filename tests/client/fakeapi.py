@@ -119,10 +119,12 @@ class FakeAPI:
             tuple[Callable[[web.Request], bool], Callable[[], web.StreamResponse | None]]
         ] = []
         self.watchers: list[Watcher] = []
+        self._watchers_changed = asyncio.Event()
         self.uids = itertools.count(1)
         self.continue_tokens_expired = False
         self.bookmark_on_open = False
-        self.silent_watches = False
+        self.silent_watches = 0
+        """How many of the next watch requests get a stream that never sends a byte."""
         self.authorize: Callable[[web.Request], bool] = lambda request: True
         self._server: TestServer | None = None
 
@@ -202,6 +204,13 @@ class FakeAPI:
         self.record("DELETED", kind, obj)
         return obj
 
+    async def wait_for_watchers(self, count: int) -> None:
+        """Return once exactly ``count`` watch streams are open (hang-guarded)."""
+        async with asyncio.timeout(10):
+            while len(self.watchers) != count:
+                self._watchers_changed.clear()
+                await self._watchers_changed.wait()
+
     def close_watches(self) -> None:
         """End every open watch stream cleanly (as the server's timeoutSeconds would)."""
         for watcher in self.watchers:
@@ -231,7 +240,14 @@ class FakeAPI:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body, request.raw_path)
+            Recorded(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                body,
+                request.raw_path,
+            )
         )
         for index, (when, respond) in enumerate(self.injected):
             if when(request):
@@ -551,7 +567,8 @@ class FakeAPI:
             await response.write(orjson.dumps({"type": "ERROR", "object": error}) + b"\n")
             return response
         watcher = Watcher(kind, namespace)
-        if self.silent_watches:
+        if self.silent_watches > 0:
+            self.silent_watches -= 1
             await asyncio.sleep(3600)
         if not since:
             for key, obj in list(self.objects.items()):
@@ -573,6 +590,7 @@ class FakeAPI:
             }
             await response.write(orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
         self.watchers.append(watcher)
+        self._watchers_changed.set()
         try:
             while True:
                 item = await watcher.queue.get()
@@ -585,5 +603,6 @@ class FakeAPI:
                 await response.write(orjson.dumps(item) + b"\n")
         finally:
             self.watchers.remove(watcher)
+            self._watchers_changed.set()
         await response.write_eof()
         return response
