@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +230,13 @@ class APIServer:
 
     def _index(self, key: ResourceKey, obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
         meta = obj.get("metadata") or {}
-        labels = meta.get("labels") or {}
+        raw = meta.get("labels") or {}
+        # Label keys and values repeat across objects: interning keeps one copy of each.
+        labels = {
+            sys.intern(k): sys.intern(v) if isinstance(v, str) else v
+            for k, v in raw.items()
+            if isinstance(k, str)
+        }
         strategy = self._strategy_by_key.get(key)
         if strategy is None:
             strategy = Strategy()

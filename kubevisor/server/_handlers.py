@@ -45,6 +45,8 @@ JSON = "application/json"
 _JSON_HEADERS = {"Content-Type": JSON}
 _TRUE = ("true", "1", "True", "TRUE")
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
+STREAM_LIST_ITEMS = 500
+"""Lists longer than this are streamed in chunks instead of built as one buffer."""
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,9 @@ class Handlers:
         )
 
     async def openapi_v3_index(self, request: web.Request) -> web.Response:
-        return self._cached("/openapi/v3", lambda: _openapi.openapi_v3_index(self.registry.resources()))
+        return self._cached(
+            "/openapi/v3", lambda: _openapi.openapi_v3_index(self.registry.resources(), self._definitions)
+        )
 
     async def openapi_v3(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
@@ -380,7 +384,7 @@ class Handlers:
             raise MethodNotAllowed("the server does not allow this method on the requested resource")
         namespace = target.namespace or ""
         if verb == "list":
-            return self._list(request, target)
+            return await self._list(request, target)
         if verb == "watch":
             return await self._watch(request, target)
         if verb == "get":
@@ -499,7 +503,7 @@ class Handlers:
             return self._object_response(request, info, obj, 200, RequestOptions())
         return json_response(self.service.record_bytes(info, record))
 
-    def _list(self, request: web.Request, target: Target) -> web.Response:
+    async def _list(self, request: web.Request, target: Target) -> web.StreamResponse:
         info = target.info
         limit = _int_query(request, "limit")
         result = self.service.list(
@@ -514,7 +518,20 @@ class Handlers:
         )
         if _wants_table(request):
             return json_response(self._table(request, info, result))
+        if len(result.records) > STREAM_LIST_ITEMS:
+            return await self._stream_list(request, info, result)
         return json_response(self.service.list_bytes(info, result))
+
+    async def _stream_list(
+        self, request: web.Request, info: ResourceInfo, result: ListResult
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for chunk in self.service.list_chunks(info, result):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     def _table(self, request: web.Request, info: ResourceInfo, result: ListResult) -> dict[str, Any]:
         objects = [self.service.record_object(info, r) for r in result.records]

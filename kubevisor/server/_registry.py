@@ -12,6 +12,7 @@ managedFields, structural-schema defaulting for CRDs) has exactly one place to p
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,13 +68,17 @@ class Strategy:
     reset_status_on_create: bool = True
 
     def field_values(self, obj: Mapping[str, Any]) -> dict[str, str]:
+        """The selectable fields of ``obj``.  Empty values are left out (a selector reads a missing
+        field as ``""``) and values are interned: they repeat across thousands of objects."""
         meta = obj.get("metadata") or {}
-        values = {
-            "metadata.name": field_value(meta.get("name")),
-            "metadata.namespace": field_value(meta.get("namespace")),
-        }
+        values = {"metadata.name": field_value(meta.get("name"))}
+        namespace = field_value(meta.get("namespace"))
+        if namespace:
+            values["metadata.namespace"] = sys.intern(namespace)
         for label, path in (self.selectable_fields or {}).items():
-            values[label] = field_value(lookup_path(obj, path))
+            value = field_value(lookup_path(obj, path))
+            if value:
+                values[label] = sys.intern(value) if len(value) <= 64 else value
         return values
 
     def supports_field(self, label: str) -> bool:

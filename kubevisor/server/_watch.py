@@ -62,7 +62,7 @@ class Entry:
         if data is None:
             obj = self.record.load()
             obj["metadata"]["resourceVersion"] = str(self.event.rv)
-            data = cache["prev-object"] = orjson.dumps(obj)
+            data = cache["prev-object"] = bytes(memoryview(orjson.dumps(obj)))
         return data
 
     def line(self) -> bytes:

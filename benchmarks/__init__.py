@@ -1,0 +1,1 @@
+"""Reproducible performance scenarios: ``python -m benchmarks <name>`` (``make bench``)."""
