@@ -476,3 +476,13 @@ async def test_kubectl_apply_finds_server_side_field_validation(
     ]
     deployment = document_server.created[0][2]
     assert "kubectl.kubernetes.io/last-applied-configuration" in deployment["metadata"]["annotations"]
+
+
+def test_the_v2_protobuf_encodes_the_swagger_document_deterministically() -> None:
+    document = openapi_v2(served(), builtin_definitions())
+    body = openapi_v2_protobuf(document)
+    assert body.startswith(b"\n\x032.0")  # field 1 (swagger), length 3, "2.0"
+    assert b"io.k8s.api.apps.v1.Deployment" in body
+    assert b"x-kubernetes-group-version-kind" in body
+    assert b"patchAppsV1NamespacedDeployment" in body
+    assert openapi_v2_protobuf(openapi_v2(served(), builtin_definitions())) == body

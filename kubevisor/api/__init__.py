@@ -5,6 +5,13 @@ server and the client both build on these algorithms, so they are tested against
 and real clients' expectations, never only against each other.
 """
 
+from kubevisor.api._builtins import (
+    KUBERNETES_VERSION,
+    builtin_definitions,
+    builtin_resources,
+    definition_name,
+    definition_ref,
+)
 from kubevisor.api._errors import (
     AlreadyExists,
     ApiError,
@@ -43,6 +50,7 @@ from kubevisor.api._patch import (
     json_equal,
 )
 from kubevisor.api._selectors import FieldSelector, LabelRequirement, LabelSelector, escape_field_value
+from kubevisor.api._strategic import strategic_merge, strategic_merge_patch
 from kubevisor.api._time import Clock, format_microtime, format_time, now, parse_time
 from kubevisor.api._validation import (
     NameValidator,
@@ -65,6 +73,7 @@ from kubevisor.api._validation import (
 
 __all__ = [
     "JSON_PATCH_MAX_OPERATIONS",
+    "KUBERNETES_VERSION",
     "AlreadyExists",
     "ApiError",
     "BadRequest",
@@ -94,7 +103,11 @@ __all__ = [
     "UnsupportedMediaType",
     "apply_json_patch",
     "apply_merge_patch",
+    "builtin_definitions",
+    "builtin_resources",
     "create_merge_patch",
+    "definition_name",
+    "definition_ref",
     "error_from_status",
     "escape_field_value",
     "finalizer_warnings",
@@ -113,6 +126,8 @@ __all__ = [
     "parse_time",
     "qualified_resource",
     "split_api_version",
+    "strategic_merge",
+    "strategic_merge_patch",
     "validate_annotations",
     "validate_finalizers",
     "validate_label_selector",
