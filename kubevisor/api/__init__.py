@@ -49,6 +49,7 @@ from kubevisor.api._patch import (
     create_merge_patch,
     json_equal,
 )
+from kubevisor.api._schema import CompiledSchema, check_structural
 from kubevisor.api._selectors import FieldSelector, LabelRequirement, LabelSelector, escape_field_value
 from kubevisor.api._strategic import strategic_merge, strategic_merge_patch
 from kubevisor.api._time import Clock, format_microtime, format_time, now, parse_time
@@ -78,6 +79,7 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "Clock",
+    "CompiledSchema",
     "Conflict",
     "Expired",
     "FieldError",
@@ -105,6 +107,7 @@ __all__ = [
     "apply_merge_patch",
     "builtin_definitions",
     "builtin_resources",
+    "check_structural",
     "create_merge_patch",
     "definition_name",
     "definition_ref",
