@@ -15,6 +15,7 @@ import orjson
 from kubevisor.api import Clock, GroupVersionKind, NotFound, ResourceInfo, now
 from kubevisor.client._clock import MonotonicClock
 from kubevisor.client._config import ClientConfig, load_config
+from kubevisor.client._decode import loads
 from kubevisor.client._discovery import Discovery
 from kubevisor.client._list import ListPager, ObjectList
 from kubevisor.client._options import ClientOptions
@@ -124,7 +125,7 @@ def _write_params(
 
 
 def _decode(body: bytes) -> Any:
-    return orjson.loads(body) if body else None
+    return loads(body) if body else None
 
 
 def _path_not_found(error: NotFound) -> bool:

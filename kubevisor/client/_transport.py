@@ -26,6 +26,7 @@ from kubevisor.api import Clock, error_from_status, now
 from kubevisor.client._auth import Authenticator, Credentials
 from kubevisor.client._clock import MonotonicClock, SystemClock
 from kubevisor.client._config import ClientConfig
+from kubevisor.client._decode import loads
 from kubevisor.client._errors import TransportError
 from kubevisor.client._options import ClientOptions
 from kubevisor.client._ratelimit import TokenBucket
@@ -47,7 +48,7 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
+        return loads(self.body) if self.body else None
 
 
 def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:

@@ -23,6 +23,7 @@ from kubevisor.api import (
     TooManyRequests,
     error_from_status,
 )
+from kubevisor.client._decode import loads_many
 from kubevisor.client._errors import TransportError
 from kubevisor.client._options import WatchOptions
 from kubevisor.client._transport import Transport
@@ -88,7 +89,7 @@ class Watch(Generic[R]):
         self.resource_version: str | None = resource_version
         """The last resourceVersion seen (the start version until an event or bookmark arrives)."""
         self._response: aiohttp.ClientResponse | None = None
-        self._lines: deque[bytes] = deque()
+        self._events: deque[Any] = deque()
         self._pending = b""
         self._received = False
         self._failures = 0
@@ -116,7 +117,7 @@ class Watch(Generic[R]):
         if self._response is not None:
             self._response.close()  # not release(): an unfinished chunked body cannot be reused
             self._response = None
-        self._lines.clear()
+        self._events.clear()
         self._pending = b""
 
     async def _open(self) -> None:
@@ -152,21 +153,22 @@ class Watch(Generic[R]):
         )
         await self._transport.clock.sleep(delay)
 
-    async def _next_line(self) -> bytes | None:
-        """The next non-empty line of the stream, or ``None`` at a clean end of stream."""
+    async def _next_event(self) -> Any:
+        """The next decoded event of the stream, or ``None`` at a clean end of stream.  Raises
+        ``orjson.JSONDecodeError`` for a line that is not JSON."""
         assert self._response is not None
         content = self._response.content
-        while not self._lines:
+        while not self._events:
             chunk = await content.readany()
             if not chunk:
                 tail, self._pending = self._pending.strip(), b""
-                return tail or None
+                return orjson.loads(tail) if tail else None
             # One split per chunk keeps decoding linear however the server chunks its lines, and
-            # places no limit on the size of one event.
+            # places no limit on the size of one event; a chunk's events are decoded together.
             parts = (self._pending + chunk).split(b"\n")
             self._pending = parts.pop()
-            self._lines.extend(part for part in parts if part.strip())
-        return self._lines.popleft()
+            self._events.extend(loads_many(part for part in parts if part.strip()))
+        return self._events.popleft()
 
     async def __anext__(self) -> WatchEvent[R]:
         while True:
@@ -185,14 +187,19 @@ class Watch(Generic[R]):
                     await self.close()
                     raise
             try:
-                line = await self._next_line()
+                event = await self._next_event()
+            except orjson.JSONDecodeError as exc:
+                await self.close()
+                raise ApiError(
+                    f"watch {self._path}: the stream carried malformed JSON: {exc}", code=500
+                ) from exc
             except _STREAM_FAILURES as exc:
                 silent = isinstance(exc, TimeoutError)
                 reason = f"no data for {self._options.idle_timeout:g}s" if silent else "the stream broke"
                 self.reconnects += 1
                 await self._fail(reason, exc)
                 continue
-            if line is None:
+            if event is None:
                 # A clean close (the server's timeoutSeconds): resume at once.  A stream that ends
                 # without a single line may be a server refusing quietly; pause briefly so that
                 # such a server does not get a tight loop of requests.
@@ -205,18 +212,17 @@ class Watch(Generic[R]):
             self._received = True
             self._failures = 0
             try:
-                event = orjson.loads(line)
                 kind = event["type"]
                 obj = event["object"]
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                version = (obj.get("metadata") or {}).get("resourceVersion")
+            except (KeyError, TypeError, AttributeError) as exc:
                 await self.close()
                 raise ApiError(
-                    f"watch {self._path}: malformed event {line[:200]!r}: {exc}", code=500
+                    f"watch {self._path}: malformed event {str(event)[:200]}: {exc}", code=500
                 ) from exc
             if kind == "ERROR":
                 await self.close()
-                raise error_from_status(obj, int(obj.get("code") or 500) if isinstance(obj, dict) else 500)
-            version = (obj.get("metadata") or {}).get("resourceVersion")
+                raise error_from_status(obj, int(obj.get("code") or 500))
             if version:
                 self.resource_version = version
             if kind == "BOOKMARK":
