@@ -685,8 +685,12 @@ class _Generator:
                 schema["nullable"] = True
             return schema
         if with_default:
+            # Values equal to their own defaults are left out of nested defaults: the server
+            # fills them from the nested schemas, which keeps CRDs (and kubectl explain) short.
             try:
-                dumped = TypeAdapter(cast(Any, annotation)).dump_python(default, mode="json", by_alias=True)
+                dumped = TypeAdapter(cast(Any, annotation)).dump_python(
+                    default, mode="json", by_alias=True, exclude_defaults=True
+                )
             except Exception as exc:
                 raise TypeError(f"{where}: the default {default!r} cannot be written as JSON: {exc}") from exc
             if dumped is not None:
@@ -699,7 +703,8 @@ class _Generator:
         if origin is Annotated:
             base, *extra = get_args(tp)
             return self.type(base, [*extra, *metadata], where)
-        optional = False
+        # Any admits null, so it is as optional as an explicit ``| None``.
+        optional = tp is Any or tp is object
         if _is_union(tp):
             members = [a for a in get_args(tp) if a is not type(None)]
             optional = len(members) < len(get_args(tp))
