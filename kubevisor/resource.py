@@ -39,7 +39,14 @@ from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Self, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 from pydantic.fields import FieldInfo
 
 from kubevisor.api import CompiledSchema, Invalid, ResourceInfo, check_structural, join_api_version
@@ -425,6 +432,15 @@ class Resource(BaseModel):
         body.pop("kind", None)
         wire.update(body)
         return wire
+
+    @model_serializer(mode="wrap")
+    def _with_identity(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Every dump of a resource (also one embedded in another model) names its kind.
+        data: dict[str, Any] = handler(self)
+        config = type(self).__resource__
+        if config is None:
+            return data
+        return {"apiVersion": config.api_version, "kind": config.kind, **data}
 
     # -- CRD -----------------------------------------------------------------------------------
 

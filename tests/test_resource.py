@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import copy
 import enum
+import sys
+import types
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import pytest
@@ -743,3 +746,49 @@ def test_an_abstract_resource_class_has_no_identity() -> None:
 
     with pytest.raises(TypeError, match="Base is not a concrete resource"):
         Base.resource_info()
+
+
+def test_a_typed_resource_field_is_an_embedded_resource() -> None:
+    class Spec(BaseModel):
+        template: Todo
+        shape: Annotated[Limits, Atomic(), Field(description="Bounds.")] = Limits()
+
+    class Holder(Resource, group="example.com", version="v1"):
+        spec: Spec
+
+    props = schema_of(Holder)["properties"]["spec"]["properties"]
+    assert props["template"]["x-kubernetes-embedded-resource"] is True
+    assert props["template"]["properties"]["spec"] == schema_of(Todo)["properties"]["spec"]
+    assert props["shape"]["x-kubernetes-map-type"] == "atomic"
+    assert props["shape"]["description"] == "Bounds."
+    wire = Holder(
+        metadata={"name": "h"}, spec=Spec(template=Todo(metadata={"name": "t"}, spec=TodoSpec(title="x")))
+    ).to_wire()
+    assert field_errors(Holder, wire) == []
+    assert wire["spec"]["template"] == {
+        "apiVersion": "example.com/v1",
+        "kind": "Todo",
+        "metadata": {"name": "t"},
+        "spec": {"title": "x"},
+    }
+    assert Holder.from_wire(wire).to_wire() == wire
+
+
+def test_the_example_in_the_documentation_works() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "resources.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    # pydantic resolves annotations through sys.modules, so run the example as a real module.
+    module = types.ModuleType("docs_resources_example")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(example, "docs/resources.md", "exec"), module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
+    todo_class = module.Todo
+    crd = todo_class.crd()
+    assert check_structural(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]) == []
+    assert crd["spec"]["versions"][0]["additionalPrinterColumns"][1] == {
+        "name": "Done",
+        "type": "boolean",
+        "jsonPath": ".spec.done",
+    }
