@@ -30,7 +30,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import celpy
@@ -293,8 +294,12 @@ _BUILTINS = frozenset(
 )
 _KNOWN_FUNCTIONS = _BUILTINS | _FUNCTIONS.keys() | _MACROS
 
-# One environment for every rule: cel-python's parser is a process-wide singleton anyway.
-_ENV = celpy.Environment()
+
+@cache
+def _environment() -> celpy.Environment:
+    # Built on first use: building cel-python's parser costs a noticeable fraction of a second.
+    # One environment serves every rule (cel-python's parser is a process-wide singleton anyway).
+    return celpy.Environment()
 
 
 # -- static checking --------------------------------------------------------------------------
@@ -334,13 +339,11 @@ class _Checker:
     """Walks a parsed rule and reports what cel-go's type checker would reject: undeclared
     variables and functions, and selection of fields the schema does not declare."""
 
-    def __init__(self, source: str, root: Mapping[str, Any], resource_root: bool, allow_old: bool) -> None:
+    def __init__(self, source: str, root: Mapping[str, Any], resource_root: bool) -> None:
         self.source = source
         self.errors: list[str] = []
         self.resource_roots: set[int] = {id(root)} if resource_root else set()
-        self.scope: dict[str, Mapping[str, Any] | None] = {"self": root}
-        if allow_old:
-            self.scope["oldSelf"] = root
+        self.scope: dict[str, Mapping[str, Any] | None] = {"self": root, "oldSelf": root}
         self.uses_old = False
 
     def error(self, token: Any, message: str, shift: int = 0) -> None:
@@ -481,20 +484,18 @@ def _bare_ident(tree: Any) -> str | None:
     return None
 
 
-def _compile(
-    source: str, schema: Mapping[str, Any], resource_root: bool, allow_old: bool
-) -> tuple[Any, bool]:
+def _compile(source: str, schema: Mapping[str, Any], resource_root: bool) -> tuple[Any, bool]:
     """Parse and check one expression; ``(program, uses oldSelf)`` or ``_CompileError``."""
     try:
-        ast = _ENV.compile(source)
+        ast = _environment().compile(source)
     except CELParseError as exc:
         line, column = exc.line or 1, exc.column or 1
         raise _CompileError(_location(source, line, column, "Syntax error: unexpected input")) from exc
-    checker = _Checker(source, schema, resource_root, allow_old=True)
+    checker = _Checker(source, schema, resource_root)
     checker.visit(ast)
     if checker.errors:
         raise _CompileError("\n".join(checker.errors))
-    return _ENV.program(ast, functions=_FUNCTIONS), checker.uses_old
+    return _environment().program(ast, functions=_FUNCTIONS), checker.uses_old
 
 
 # -- value conversion -------------------------------------------------------------------------
@@ -798,7 +799,7 @@ def compile_rules(
                         )
                     )
         try:
-            program, uses_old = _compile(rule, schema, resource_root, allow_old=True)
+            program, uses_old = _compile(rule, schema, resource_root)
         except _CompileError as exc:
             errors.append(FieldError.invalid(f"{at}.rule", rule, f"compilation failed: {exc}"))
             continue
@@ -824,7 +825,7 @@ def compile_rules(
                 )
             else:
                 try:
-                    message_program, _ = _compile(expression, schema, resource_root, allow_old=True)
+                    message_program, _ = _compile(expression, schema, resource_root)
                 except _CompileError as exc:
                     errors.append(
                         FieldError.invalid(
@@ -854,10 +855,3 @@ def compile_rules(
     type_name = schema.get("type")
     shape = _Shape.build(schema, resource=resource_root)
     return RuleSet(rules, shape, type_name if isinstance(type_name, str) else ""), []
-
-
-def iter_rule_paths(schema: Mapping[str, Any]) -> Iterator[str]:
-    """The rule sources of one node, for diagnostics."""
-    for entry in schema.get("x-kubernetes-validations") or ():
-        if isinstance(entry, Mapping) and isinstance(entry.get("rule"), str):
-            yield entry["rule"]

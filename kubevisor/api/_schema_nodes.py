@@ -16,11 +16,13 @@ import copy
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubevisor.api._cel import RuleSet, compile_rules
 from kubevisor.api._errors import FieldError
 from kubevisor.api._schema_formats import FORMATS, go_float, translate_pattern
+
+if TYPE_CHECKING:
+    from kubevisor.api._cel import RuleSet
 
 __all__ = ["MISSING", "OBJECT_META_FIELDS", "Node", "build_node", "json_type"]
 
@@ -764,7 +766,10 @@ def build_node(
         default = schema.get("default")
         # A JSON null default is no default at all (upstream decodes it to a nil object).
         node.default = MISSING if default is None else copy.deepcopy(default)
-        if context.with_rules:
+        if context.with_rules and "x-kubernetes-validations" in schema:
+            # Imported here so that schemas without rules never pay for loading cel-python.
+            from kubevisor.api._cel import compile_rules
+
             rules, problems = compile_rules(
                 schema, path, resource_root=resource, uncorrelatable_within=uncorrelatable_within
             )
