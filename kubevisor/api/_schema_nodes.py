@@ -386,7 +386,7 @@ class Node:
                     continue
             node.validate(
                 item,
-                _child(path, key) if path else key,
+                _child(path, key),
                 old.get(key, MISSING) if track_old else MISSING,
                 errors,
             )
