@@ -107,3 +107,12 @@ def test_a_body_that_is_not_a_status_still_yields_an_error_for_the_http_code() -
 
 def test_retry_after_is_carried_in_details() -> None:
     assert TooManyRequests("slow down", retry_after=3).retry_after == 3
+
+
+def test_composite_values_are_formatted_as_go_prints_them() -> None:
+    duplicate = FieldError.duplicate("spec.ports[1]", {"name": "http", "port": 80})
+    assert (
+        str(duplicate) == 'spec.ports[1]: Duplicate value: map[string]interface {}{"name":"http", "port":80}'
+    )
+    forbidden = FieldError.invalid("metadata.finalizers", ["a", "b"], "conflict")
+    assert str(forbidden) == 'metadata.finalizers: Invalid value: []string{"a", "b"}: conflict'

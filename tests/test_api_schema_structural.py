@@ -246,7 +246,7 @@ def test_list_type_map_needs_keys_that_name_required_or_defaulted_scalar_propert
         "x-kubernetes-list-map-keys, so it must have a default or be a required property",
         f'{ROOT}.properties[a].items.properties[nested].type: Invalid value: "object": must be a scalar type if '
         "parent array's x-kubernetes-list-type is map",
-        f'{ROOT}.properties[a].x-kubernetes-list-map-keys: Invalid value: "array": entries must all be names of '
+        f'{ROOT}.properties[a].x-kubernetes-list-map-keys: Invalid value: []string{{"name", "nested", "missing"}}: entries must all be names of '
         "item properties",
     ]
 
@@ -294,7 +294,7 @@ def test_defaults_must_not_carry_fields_pruning_would_drop() -> None:
         a={"type": "object", "properties": {"x": {"type": "string"}}, "default": {"x": "a", "y": "b"}}
     )
     assert messages(schema) == [
-        f'{ROOT}.properties[a].default: Invalid value: "object": must not have unknown fields'
+        f'{ROOT}.properties[a].default: Invalid value: map[string]interface {{}}{{"x":"a", "y":"b"}}: must not have unknown fields'
     ]
 
 

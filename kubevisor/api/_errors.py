@@ -309,7 +309,9 @@ class FieldError:
 
 
 def _format_value(value: Any) -> str:
-    """Upstream formats strings with %q, numbers and booleans bare, and objects by their type."""
+    """Format a value as upstream's field errors do (Go's ``%#v`` for composites): strings quoted,
+    numbers and booleans bare, ``[]string{"a", "b"}`` for string lists and
+    ``map[string]interface {}{"name":"http"}`` for objects (keys sorted, as Go prints maps)."""
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, bool):
@@ -319,9 +321,11 @@ def _format_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, Mapping):
-        return '"object"'
+        items = ", ".join(f"{json.dumps(str(k))}:{_format_value(value[k])}" for k in sorted(value, key=str))
+        return "map[string]interface {}{" + items + "}"
     if isinstance(value, Sequence):
-        return '"array"'
+        element = "string" if value and all(isinstance(v, str) for v in value) else "interface {}"
+        return f"[]{element}{{" + ", ".join(_format_value(v) for v in value) + "}"
     return json.dumps(str(value))
 
 
