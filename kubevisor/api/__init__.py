@@ -5,6 +5,16 @@ server and the client both build on these algorithms, so they are tested against
 and real clients' expectations, never only against each other.
 """
 
+from kubevisor.api._apply import (
+    LAST_APPLIED_ANNOTATION,
+    MAX_UPDATE_MANAGERS,
+    apply,
+    field_manager_for,
+    manager_from_user_agent,
+    owned_fields,
+    update_managed_fields,
+)
+from kubevisor.api._apply_types import ApplyType, TypeResolver, untyped_resource_type
 from kubevisor.api._builtins import (
     KUBERNETES_VERSION,
     builtin_definitions,
@@ -34,6 +44,7 @@ from kubevisor.api._errors import (
     error_from_status,
     qualified_resource,
 )
+from kubevisor.api._fieldset import FieldSet, format_path
 from kubevisor.api._meta import (
     GroupVersionKind,
     GroupVersionResource,
@@ -75,8 +86,11 @@ from kubevisor.api._validation import (
 __all__ = [
     "JSON_PATCH_MAX_OPERATIONS",
     "KUBERNETES_VERSION",
+    "LAST_APPLIED_ANNOTATION",
+    "MAX_UPDATE_MANAGERS",
     "AlreadyExists",
     "ApiError",
+    "ApplyType",
     "BadRequest",
     "Clock",
     "CompiledSchema",
@@ -84,6 +98,7 @@ __all__ = [
     "Expired",
     "FieldError",
     "FieldSelector",
+    "FieldSet",
     "Forbidden",
     "GroupVersionKind",
     "GroupVersionResource",
@@ -101,8 +116,10 @@ __all__ = [
     "ServerTimeout",
     "ServiceUnavailable",
     "TooManyRequests",
+    "TypeResolver",
     "Unauthorized",
     "UnsupportedMediaType",
+    "apply",
     "apply_json_patch",
     "apply_merge_patch",
     "builtin_definitions",
@@ -113,8 +130,10 @@ __all__ = [
     "definition_ref",
     "error_from_status",
     "escape_field_value",
+    "field_manager_for",
     "finalizer_warnings",
     "format_microtime",
+    "format_path",
     "format_time",
     "is_dns1035_label",
     "is_dns1123_label",
@@ -124,13 +143,17 @@ __all__ = [
     "is_valid_path_segment_name",
     "join_api_version",
     "json_equal",
+    "manager_from_user_agent",
     "mask_generate_name",
     "now",
+    "owned_fields",
     "parse_time",
     "qualified_resource",
     "split_api_version",
     "strategic_merge",
     "strategic_merge_patch",
+    "untyped_resource_type",
+    "update_managed_fields",
     "validate_annotations",
     "validate_finalizers",
     "validate_label_selector",
