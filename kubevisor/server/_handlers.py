@@ -33,6 +33,8 @@ from kubevisor.api import (
 )
 from kubevisor.api._builtins import builtin_definitions
 from kubevisor.server import _discovery, _openapi
+from kubevisor.server._protobuf import MEDIA_TYPE as PROTOBUF
+from kubevisor.server._protobuf import decode_protobuf_object
 from kubevisor.server._service import PATCH_TYPES, ListResult, ObjectService, RequestOptions
 from kubevisor.server._tables import table
 from kubevisor.server._watch import Entry, Watcher, WatchHub
@@ -391,17 +393,13 @@ class Handlers:
             return self._get(request, target)
         options = _request_options(request)
         if verb == "create":
-            body = decode_body(
-                await _read_body(request, self.options.max_body_bytes), self._body_type(request)
-            )
+            body = await self._body(request, info)
             obj = await self.service.create(info, namespace, body, options)
             return self._object_response(request, info, obj, 200 if options.dry_run else 201, options)
         assert target.name is not None or verb == "deletecollection"
         name = target.name or ""
         if verb == "update":
-            body = decode_body(
-                await _read_body(request, self.options.max_body_bytes), self._body_type(request)
-            )
+            body = await self._body(request, info)
             if target.subresource == "scale":
                 scale = await self.service.update_scale(info, namespace, name, body, options)
                 return json_response(scale, warnings=options.warnings)
@@ -461,6 +459,17 @@ class Handlers:
             field_selector=_query(request, "fieldSelector"),
         )
         return json_response(self.service.list_bytes(info, result), warnings=options.warnings)
+
+    async def _body(self, request: web.Request, info: ResourceInfo) -> Any:
+        data = await _read_body(request, self.options.max_body_bytes)
+        if _media_type(request) == PROTOBUF:
+            if not data:
+                raise BadRequest("the body of the request was empty")
+            if request.match_info.get("tail", "").endswith("/scale"):
+                scale = ResourceInfo("autoscaling", "v1", "Scale", "scale", "scale", info.namespaced)
+                return decode_protobuf_object(data, scale)
+            return decode_protobuf_object(data, info)
+        return decode_body(data, self._body_type(request))
 
     @staticmethod
     def _body_type(request: web.Request) -> str:
