@@ -427,12 +427,18 @@ def _prune(merged: Any, sets: dict[Ident, _Owned], last: frozenset[Path], t: App
 
 
 def _reconciled(stored: Mapping[Ident, _Owned], t: ApplyType) -> dict[Ident, _Owned]:
-    cache: dict[Path, ApplyType] = {}
     out: dict[Ident, _Owned] = {}
     for owner, owned in stored.items():
-        adjusted = reconcile_with_schema(owned.paths, t, cache)
+        adjusted = _reconcile(t, owned.paths)
         out[owner] = owned if adjusted is None else _Owned(adjusted, owned.api_version, owned.applied)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _reconcile(t: ApplyType, paths: frozenset[Path]) -> frozenset[Path] | None:
+    # Stored sets are decoded through a cache too, so a steady stream of writes to objects with the
+    # same ownership reconciles each distinct set once per type.
+    return reconcile_with_schema(paths, t, {})
 
 
 def _strip(managed: _Managed, ident: Ident) -> None:

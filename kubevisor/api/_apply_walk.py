@@ -225,7 +225,13 @@ def merge(live: Any, config: Any, t: ApplyType) -> Any:
     return _merge(live, config, t)
 
 
+_SCALARS: Final = (str, int, float, bool)
+
+
 def _merge(lhs: Any, rhs: Any, t: ApplyType) -> Any:
+    if type(rhs) in _SCALARS:
+        # A scalar on the right always wins (null does not: it merges as an empty container).
+        return rhs
     if rhs is _ABSENT:
         return copy_json(lhs)
     if lhs is _ABSENT:
