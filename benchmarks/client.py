@@ -13,8 +13,10 @@ Each client is used the way its documentation shows: kubevisor returns wire dict
 models (``AsyncClient.list`` / ``AsyncClient.watch``).  The objects are realistic ConfigMaps: labels,
 annotations, a managedFields entry and a few data keys (about 1 KB each on the wire).
 
-Time is the median of several runs after a warm-up.  Peak memory is measured in a separate pass with
-``tracemalloc`` (Python allocations during the operation, the decoded result included).  Ratios are
+Time is the median of several runs after a warm-up.  Peak memory is the growth of the resident set
+during one operation, each in a fresh process (RSS before it against the process's peak RSS after
+it), with the decoded result still held: what the operation really costs the machine, C buffers
+included.  (``tracemalloc`` would count untouched address space that a JSON parser reserves.)  Ratios are
 ``peer / kubevisor`` against the faster (for time) or leaner (for memory) of the two peers.
 """
 
@@ -120,9 +122,12 @@ def serve(port: int, count: int) -> None:
             response.enable_chunked_encoding()
             await response.prepare(request)
             view = memoryview(stream_body)
-            for start in range(0, len(view), 65536):
-                await response.write(view[start : start + 65536])
-            await response.write_eof()
+            try:
+                for start in range(0, len(view), 65536):
+                    await response.write(view[start : start + 65536])
+                await response.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass  # the client stopped reading after the events it wanted
             return response
         return web.Response(body=list_body, content_type="application/json")
 
@@ -142,7 +147,7 @@ class Runner:
     setup: Callable[[str], Awaitable[Any]]
     teardown: Callable[[Any], Awaitable[None]]
     list: Callable[[Any, int], Awaitable[Any]]
-    watch: Callable[[Any, int], Awaitable[Any]]
+    watch: Callable[[Any, int, bool], Awaitable[Any]]
 
 
 async def _kubevisor_setup(url: str) -> Any:
@@ -163,18 +168,21 @@ def _configmaps() -> Any:
 
 async def _kubevisor_list(client: Any, count: int) -> Any:
     listing = await client.list_all(_configmaps(), namespace=NAMESPACE, limit=None)
-    assert len(listing.items) == count
+    assert len(listing.items) == count, len(listing.items)
     return listing
 
 
-async def _kubevisor_watch(client: Any, count: int) -> Any:
-    objects = []
+async def _kubevisor_watch(client: Any, count: int, keep: bool) -> Any:
+    objects, seen = [], 0
     async with client.watch(_configmaps(), namespace=NAMESPACE, resource_version="1") as events:
         async for event in events:
-            objects.append(event.object)
-            if len(objects) == count:
+            name = event.object["metadata"]["name"]  # what a controller does: find the key
+            if keep:
+                objects.append(event.object)
+            seen += 1
+            if seen == count:
                 break
-    return objects
+    return objects, name
 
 
 async def _kasync_setup(url: str) -> Any:
@@ -196,16 +204,19 @@ async def _kasync_list(state: Any, count: int) -> Any:
     return result
 
 
-async def _kasync_watch(state: Any, count: int) -> Any:
+async def _kasync_watch(state: Any, count: int, keep: bool) -> Any:
     from kubernetes_asyncio import watch
 
-    objects = []
+    objects, seen = [], 0
     async with watch.Watch() as w:
         async for event in w.stream(state[1].list_namespaced_config_map, NAMESPACE, resource_version="1"):
-            objects.append(event["object"])
-            if len(objects) == count:
+            name = event["object"].metadata.name
+            if keep:
+                objects.append(event["object"])
+            seen += 1
+            if seen == count:
                 break
-    return objects
+    return objects, name
 
 
 async def _lightkube_setup(url: str) -> Any:
@@ -236,18 +247,21 @@ async def _lightkube_list(client: Any, count: int) -> Any:
     return items
 
 
-async def _lightkube_watch(client: Any, count: int) -> Any:
+async def _lightkube_watch(client: Any, count: int, keep: bool) -> Any:
     from contextlib import aclosing
 
     from lightkube.resources.core_v1 import ConfigMap
 
-    objects = []
+    objects, seen = [], 0
     async with aclosing(client.watch(ConfigMap, namespace=NAMESPACE, resource_version="1")) as events:
         async for _, obj in events:
-            objects.append(obj)
-            if len(objects) == count:
+            name = obj.metadata.name
+            if keep:
+                objects.append(obj)
+            seen += 1
+            if seen == count:
                 break
-    return objects
+    return objects, name
 
 
 RUNNERS = [
@@ -255,7 +269,16 @@ RUNNERS = [
     Runner("kubernetes_asyncio", _kasync_setup, _kasync_teardown, _kasync_list, _kasync_watch),
     Runner("lightkube", _lightkube_setup, _lightkube_teardown, _lightkube_list, _lightkube_watch),
 ]
-SCENARIOS = ("list", "watch")
+SCENARIOS = ("list", "watch", "watch, kept")
+"""``watch``: each event is handled and dropped (a controller enqueuing keys); ``watch, kept``: every
+object is held as well (an informer's cache): that row measures object representations."""
+
+
+def _operation(runner: Runner, scenario: str) -> Callable[[Any, int], Awaitable[Any]]:
+    if scenario == "list":
+        return runner.list
+    keep = scenario == "watch, kept"
+    return lambda state, count: runner.watch(state, count, keep)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,7 +291,7 @@ async def _measure(url: str, count: int, repeats: int) -> dict[tuple[str, str], 
         state = await runner.setup(url)
         try:
             for scenario in SCENARIOS:
-                op = runner.list if scenario == "list" else runner.watch
+                op = _operation(runner, scenario)
                 await op(state, count)  # warm-up: connections, imports, caches
                 times = []
                 for _ in range(repeats):
@@ -277,19 +300,13 @@ async def _measure(url: str, count: int, repeats: int) -> dict[tuple[str, str], 
                     result = await op(state, count)
                     times.append(time.perf_counter() - started)
                     del result
-                gc.collect()
-                tracemalloc.start()
-                tracemalloc.reset_peak()
-                result = await op(state, count)
-                _, peak = tracemalloc.get_traced_memory()
-                tracemalloc.stop()
-                del result
-                results[(runner.name, scenario)] = {
-                    "seconds": statistics.median(times),
-                    "peak_mb": peak / 1e6,
-                }
+                figures = {"seconds": statistics.median(times)}
+                for metric in ("rss", "heap"):
+                    figures[metric] = _probe_memory(url, runner.name, scenario, count, metric)
+                results[(runner.name, scenario)] = figures
                 print(
-                    f"  {runner.name:<20} {scenario:<6} {statistics.median(times) * 1000:8.1f} ms   peak {peak / 1e6:7.1f} MB",
+                    f"  {runner.name:<20} {scenario:<12} {figures['seconds'] * 1000:8.1f} ms   "
+                    f"RSS +{figures['rss']:6.1f} MB   heap peak {figures['heap']:6.1f} MB",
                     flush=True,
                 )
         finally:
@@ -297,24 +314,96 @@ async def _measure(url: str, count: int, repeats: int) -> dict[tuple[str, str], 
     return results
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM belongs to this process image; ru_maxrss would also count the parent's size at fork.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _probe_memory(url: str, client: str, scenario: str, count: int, metric: str) -> float:
+    """Memory cost (MB) of one operation, measured in a fresh process so that nothing an earlier run
+    left behind hides or inflates it.  ``rss``: peak resident set during the operation minus the
+    resident set just before it.  ``heap``: peak of Python allocations during it (tracemalloc),
+    which counts what a parser reserves even if it never touches it."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.client",
+        "--probe",
+        client,
+        scenario,
+        url,
+        metric,
+        "--objects",
+        str(count),
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
+    ).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+async def _probe(client: str, scenario: str, url: str, metric: str, count: int) -> float:
+    runner = next(r for r in RUNNERS if r.name == client)
+    state = await runner.setup(url)
+    op = _operation(runner, scenario)
+    try:
+        await runner.watch(state, 10, False)  # connect and import lazily loaded models first
+        gc.collect()
+        if metric == "heap":
+            tracemalloc.start()
+            result = await op(state, count)
+            peak = tracemalloc.get_traced_memory()[1] / 1e6
+            tracemalloc.stop()
+            return peak
+        before = _rss_mb()
+        result = await op(state, count)
+        peak = _peak_rss_mb() - before
+        del result
+        return peak
+    finally:
+        await runner.teardown(state)
+
+
+LABELS = {
+    "list": "decode a {n}-object list",
+    "watch": "consume a {n}-event watch",
+    "watch, kept": "consume a {n}-event watch, keeping every object",
+}
+
+
+def _cell(figures: dict[str, float]) -> str:
+    return (
+        f"{figures['seconds'] * 1000:,.0f} ms; +{figures['rss']:,.1f} MB RSS; {figures['heap']:,.1f} MB heap"
+    )
+
+
 def _table(results: dict[tuple[str, str], dict[str, float]], count: int) -> list[list[str]]:
+    """One row per scenario; ratios are peer/kubevisor against the best peer on each measure."""
     rows = []
     for scenario in SCENARIOS:
         ours = results[("kubevisor", scenario)]
-        peers = {name: results[(name, scenario)] for name in ("kubernetes_asyncio", "lightkube")}
-        fastest = min(peers.values(), key=lambda r: r["seconds"])
-        leanest = min(peers.values(), key=lambda r: r["peak_mb"])
-        label = (
-            f"decode a {count:,}-object list" if scenario == "list" else f"consume a {count:,}-event watch"
-        )
+        peers = [results[(name, scenario)] for name in ("kubernetes_asyncio", "lightkube")]
+        ratios = {
+            measure: min(p[measure] for p in peers) / max(ours[measure], 1e-9)
+            for measure in ("seconds", "rss", "heap")
+        }
         rows.append(
             [
-                label,
-                f"{ours['seconds'] * 1000:,.0f} ms / {ours['peak_mb']:,.1f} MB",
-                f"{peers['kubernetes_asyncio']['seconds'] * 1000:,.0f} ms / {peers['kubernetes_asyncio']['peak_mb']:,.1f} MB",
-                f"{peers['lightkube']['seconds'] * 1000:,.0f} ms / {peers['lightkube']['peak_mb']:,.1f} MB",
-                f"{fastest['seconds'] / ours['seconds']:.1f}x",
-                f"{leanest['peak_mb'] / ours['peak_mb']:.1f}x",
+                LABELS[scenario].format(n=f"{count:,}"),
+                _cell(ours),
+                _cell(results[("kubernetes_asyncio", scenario)]),
+                _cell(results[("lightkube", scenario)]),
+                f"{ratios['seconds']:.1f}x",
+                f"{ratios['rss']:.1f}x / {ratios['heap']:.1f}x",
             ]
         )
     return rows
@@ -331,7 +420,7 @@ def _write_docs(path: Path, rows: list[list[str]], count: int, repeats: int) -> 
         f"and lightkube {getattr(lightkube, '__version__', '')} in the same run, each decoding the same pre-encoded "
         f"responses served from a separate process on loopback; {count:,} realistic ConfigMaps (labels, annotations, "
         f"a managedFields entry, five data keys; about 1 KB each); median of {repeats} runs after a warm-up; peak "
-        f"memory by tracemalloc (the decoded result included); {os.cpu_count()}-core machine, Python "
+        f"memory as the growth of peak RSS during one operation in a fresh process (the decoded result held); {os.cpu_count()}-core machine, Python "
         f"{sys.version.split()[0]}. Speed-up and memory ratios are against the faster, respectively leaner, of the "
         "two peers (target: ≥ 3x faster, lower peak memory).",
         "",
@@ -380,9 +469,15 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--no-docs", action="store_true", help="print only; do not update the docs")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--probe", nargs=4, metavar=("CLIENT", "SCENARIO", "URL", "METRIC"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.objects)
+        return 0
+    if args.probe:
+        print(f"{asyncio.run(_probe(*args.probe, args.objects)):.2f}")
         return 0
 
     port = _free_port()

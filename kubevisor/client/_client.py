@@ -7,17 +7,20 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar, overload
 
+import aiohttp
 import orjson
 
-from kubevisor.api import Clock, GroupVersionKind, NotFound, ResourceInfo, now
+from kubevisor.api import Clock, GroupVersionKind, NotFound, ResourceInfo, ServerError, now
 from kubevisor.client._clock import MonotonicClock
 from kubevisor.client._config import ClientConfig, load_config
 from kubevisor.client._decode import loads
 from kubevisor.client._discovery import Discovery
 from kubevisor.client._list import ListPager, ObjectList
+from kubevisor.client._listdecode import ListDecoder
 from kubevisor.client._options import ClientOptions
 from kubevisor.client._transport import Transport
 from kubevisor.client._typed import TypedResource, is_typed_class, is_typed_object
@@ -126,6 +129,18 @@ def _write_params(
 
 def _decode(body: bytes) -> Any:
     return loads(body) if body else None
+
+
+async def _decode_list(inject: bytes, content: aiohttp.StreamReader) -> tuple[list[Any], dict[str, Any]]:
+    """Decode a list response as it arrives (see :mod:`kubevisor.client._listdecode`); items get
+    ``apiVersion`` and ``kind``, which servers omit inside lists of built-in kinds."""
+    decoder = ListDecoder(inject)
+    async for chunk in content.iter_any():
+        decoder.feed(chunk)
+    try:
+        return decoder.finish()
+    except orjson.JSONDecodeError as exc:
+        raise ServerError(f"the list response is not valid JSON: {exc}", code=500) from exc
 
 
 def _path_not_found(error: NotFound) -> bool:
@@ -403,16 +418,19 @@ class Client:
             async def op(target: _Target) -> tuple[builtins.list[Any], str, str]:
                 info = target.info
                 path = self._path(info, self._namespace(info, namespace, allow_all=True))
-                document = await self._json("GET", path, params=params)
-                items: builtins.list[Obj] = document.get("items") or []
-                api_version, item_kind = info.api_version, info.kind
-                for item in items:
-                    if "kind" not in item:
-                        item["kind"] = item_kind
-                        item["apiVersion"] = api_version
+                inject = (
+                    b'"apiVersion":'
+                    + orjson.dumps(info.api_version)
+                    + b',"kind":'
+                    + orjson.dumps(info.kind)
+                    + b","
+                )
+                items, envelope = await self.transport.get_streamed(
+                    path, partial(_decode_list, inject), params=params
+                )
                 convert = self._converter(target)
                 converted = items if target.typed is None else [convert(item) for item in items]
-                metadata = document.get("metadata") or {}
+                metadata = envelope.get("metadata") or {}
                 return (
                     converted,
                     str(metadata.get("resourceVersion") or ""),

@@ -3,6 +3,7 @@ retries with backoff, and the mapping of error responses to the typed ``ApiError
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -10,11 +11,11 @@ import random
 import ssl
 import tempfile
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -34,6 +35,8 @@ from kubevisor.client._ratelimit import TokenBucket
 __all__ = ["Response", "Transport"]
 
 log = logging.getLogger("kubevisor.client")
+
+X = TypeVar("X")
 
 _READS: Final = frozenset({"GET", "HEAD"})
 _RETRYABLE_READ_STATUSES: Final = frozenset({500, 502, 503, 504})
@@ -314,6 +317,41 @@ class Transport:
             raise_for_status(response.status, response.headers, data)
         self._report_warnings(response.headers)
         return response
+
+    async def get_streamed(
+        self,
+        path: str,
+        consume: Callable[[aiohttp.StreamReader], Awaitable[X]],
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> X:
+        """``GET`` a complete response whose body ``consume`` reads as it arrives (large lists).
+        A connection that breaks mid-body is retried like any read (the body is consumed afresh:
+        ``consume`` must not keep state across calls).  Errors as :meth:`request`."""
+        attempt = 0
+        while True:
+            response, _ = await self._send(
+                "GET", path, params=params, stream=True, read_timeout=self.options.read_timeout
+            )
+            try:
+                if response.status >= 400:
+                    data = await response.read()
+                    raise_for_status(response.status, response.headers, data)
+                self._report_warnings(response.headers)
+                async with asyncio.timeout(self.options.request_timeout):
+                    return await consume(response.content)
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+                delay = self._connection_retry_delay("GET", exc, attempt)
+                if delay is None:
+                    raise TransportError(
+                        f"GET {self.url(path)}: {type(exc).__name__}: {exc}",
+                        method="GET",
+                        url=str(self.url(path)),
+                    ) from exc
+                attempt += 1
+                await self.clock.sleep(delay)
+            finally:
+                response.release()
 
     async def _send(
         self,

@@ -233,3 +233,13 @@ async def test_closing_a_watch_releases_the_stream(api: FakeAPI, client: Client)
     await api.wait_for_watchers(0)
     with pytest.raises(StopAsyncIteration):
         await anext(watch)
+
+
+async def test_many_events_arriving_together_are_delivered_in_order(api: FakeAPI, client: Client) -> None:
+    start = str(api.rv)
+    for i in range(600):  # more than one decode batch, many events per network chunk
+        api.put(CONFIGMAP, cm(f"cm-{i:03d}"))
+    async with client.watch(CM, resource_version=start) as watch:
+        events = await take(watch, 600)
+    assert [e.object["metadata"]["name"] for e in events] == [f"cm-{i:03d}" for i in range(600)]
+    assert watch.resource_version == str(api.rv)
