@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from kubevisor.api import format_time, now
 from kubevisor.runtime._store import ObjectRef
@@ -101,18 +102,53 @@ class RecordedEvent:
 
 def to_wire(value: Any) -> Any:
     """The JSON-ready form of a registered value: dicts as they are, typed resources through
-    ``to_wire()``, pydantic models through ``model_dump(mode="json", by_alias=True, exclude_none=True)``."""
+    ``to_wire()``, other pydantic models as :class:`kubevisor.resource.Resource` writes nested models
+    (by alias; a field left out when it was never set and still holds its default, so that what came
+    from the server is written back exactly and nothing else is invented)."""
     if value is None or isinstance(value, dict):
         return value
     to_wire_method = getattr(value, "to_wire", None)
     if callable(to_wire_method):
         return to_wire_method()
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude=_exclusions(value))
     raise TypeError(
         f"cannot serialise {type(value).__name__}: expected a dict, a TypedResource or a pydantic model"
     )
+
+
+def _exclusions(model: BaseModel) -> Any:
+    """``model_dump``'s ``exclude`` tree: fields never set that still equal their default (a default
+    mutated in place counts as set)."""
+    excluded: dict[Any, Any] = {}
+    fields_set = model.model_fields_set
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if name not in fields_set and not info.is_required():
+            try:
+                default = info.get_default(call_default_factory=True, validated_data={})
+            except TypeError:
+                default = _NO_DEFAULT
+            if default is not _NO_DEFAULT and value == default:
+                excluded[name] = True
+                continue
+        nested = _nested_exclusions(value)
+        if nested:
+            excluded[name] = nested
+    return excluded or None
+
+
+def _nested_exclusions(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return _exclusions(value)
+    if isinstance(value, list | tuple):
+        return {i: ex for i, item in enumerate(value) if (ex := _nested_exclusions(item))} or None
+    if isinstance(value, dict):
+        return {k: ex for k, item in value.items() if (ex := _nested_exclusions(item))} or None
+    return None
+
+
+_NO_DEFAULT: Any = object()
 
 
 def _json_copy(value: Any) -> Any:
