@@ -25,6 +25,7 @@ from kubevisor.api import (
     FieldError,
     Invalid,
     MethodNotAllowed,
+    NotAcceptable,
     NotFound,
     RequestEntityTooLarge,
     ResourceInfo,
@@ -220,6 +221,19 @@ def _wants_table(request: web.Request) -> str | None:
     return None
 
 
+def _require_json_openapi(request: web.Request) -> None:
+    """OpenAPI is served as JSON only.  Older clients ask for the protobuf form first and fall back
+    to JSON on 406, so a request that accepts no JSON gets exactly that."""
+    accept = request.headers.get("Accept", "")
+    if not accept:
+        return
+    for entry in accept.split(","):
+        media = entry.split(";", 1)[0].strip().lower()
+        if media in (JSON, "*/*", "application/*") or media.endswith("+json"):
+            return
+    raise NotAcceptable(f"only application/json is supported for OpenAPI documents, not {accept}")
+
+
 def _delete_options(request: web.Request, body: Any) -> dict[str, Any]:
     options: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
     if body is not None and not isinstance(body, dict):
@@ -298,6 +312,7 @@ class Handlers:
         )
 
     async def openapi_v2(self, request: web.Request) -> web.Response:
+        _require_json_openapi(request)
         return self._cached(
             "/openapi/v2", lambda: _openapi.openapi_v2(self.registry.resources(), self._definitions)
         )
@@ -308,6 +323,7 @@ class Handlers:
         )
 
     async def openapi_v3(self, request: web.Request) -> web.Response:
+        _require_json_openapi(request)
         path = request.match_info["path"]
         parts = path.split("/")
         if parts == ["api", "v1"]:
