@@ -762,3 +762,92 @@ def test_a_configmap_apply_records_data_keys() -> None:
     assert compact(live["metadata"]["managedFields"][0]["fieldsV1"]) == (
         '{"f:data":{"f:key":{}},"f:metadata":{"f:labels":{"f:test-label":{}}}}'
     )
+
+
+# --- robustness and schema changes -------------------------------------------------------------------
+
+
+def test_owned_fields_below_a_node_the_schema_made_atomic_become_the_node() -> None:
+    granular = TypeResolver().resource({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "sel": {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}}}}})  # fmt: skip
+    atomic = TypeResolver().resource({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "sel": {"type": "object", "x-kubernetes-map-type": "atomic",
+                "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}}}}})  # fmt: skip
+    config = widget({"sel": {"a": "1", "b": "2"}})
+    live = apply(None, config, manager="op", api_version="example.com/v1", types=granular, now=T0)
+    assert owned(live, "op") == {".spec.sel.a", ".spec.sel.b"}
+    other = widget({"sel": {"a": "9"}})
+    with pytest.raises(Conflict) as caught:
+        apply(live, other, manager="new", api_version="example.com/v1", types=atomic, now=T1)
+    assert [c["field"] for c in caught.value.causes] == [".spec.sel"]
+    again = apply(live, config, manager="op", api_version="example.com/v1", types=atomic, now=T1)
+    assert owned(again, "op") == {".spec.sel"}
+
+
+def test_invalid_stored_managed_fields_do_not_break_an_apply() -> None:
+    live = widget({"replicas": 1})
+    live["metadata"]["managedFields"] = [{"manager": "x", "operation": "Apply", "fieldsType": "FieldsV2"}]
+    after = apply_widget(live, widget({"replicas": 2}), "op")
+    assert entries(after) == [("op", "Apply", "")]
+
+
+def test_invalid_managed_fields_in_an_update_fall_back_to_the_stored_ones() -> None:
+    live = apply_widget(None, widget({"replicas": 1}), "op")
+    edit = copy.deepcopy(live)
+    edit["metadata"]["managedFields"] = [{"manager": "x", "fieldsType": "FieldsV1", "fieldsV1": {"f:a": []}}]
+    after = update_managed_fields(
+        live, edit, manager="ed", api_version="example.com/v1", types=WIDGET, now=T1
+    )
+    assert after["metadata"]["managedFields"] == live["metadata"]["managedFields"]
+
+
+def test_a_subresource_write_cannot_rewrite_managed_fields() -> None:
+    live = apply_widget(None, widget({"replicas": 1}), "op")
+    status = copy.deepcopy(live)
+    status["metadata"]["managedFields"] = [{}]
+    status["status"] = {"phase": "Ready"}
+    after = update_managed_fields(
+        live, status, manager="ctl", api_version="example.com/v1", types=WIDGET, subresource="status", now=T1
+    )
+    assert entries(after) == [("op", "Apply", ""), ("ctl", "Update", "status")]
+
+
+def test_an_untyped_resource_treats_maps_granularly_and_lists_atomically() -> None:
+    config = {"apiVersion": "x/v1", "kind": "Thing", "metadata": {"name": "t", "finalizers": ["a/b"]},
+              "spec": {"m": {"k": "v"}, "l": [1, 2]}}  # fmt: skip
+    live = apply(None, config, manager="op", api_version="x/v1", types=None, now=T0)
+    assert owned(live, "op") == {
+        '.metadata.finalizers[="a/b"]',
+        ".spec",
+        ".spec.m",
+        ".spec.m.k",
+        ".spec.l",
+    }
+
+
+def test_a_raw_schema_is_accepted_as_types() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"x": {"type": "string"}}}},
+    }
+    live = apply(None, widget({"x": "1"}), manager="op", api_version="example.com/v1", types=schema, now=T0)
+    assert owned(live, "op") == {".spec.x"}
+
+
+def test_duplicate_items_in_a_stored_list_survive_an_unrelated_apply() -> None:
+    live = apply_widget(None, widget({"replicas": 1}), "op")
+    live["spec"]["items"] = [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]
+    after = apply_widget(live, widget({"replicas": 2}), "op", now=T1)
+    assert after["spec"]["items"] == [{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]
+
+
+def test_an_untyped_value_changing_shape_is_recorded_as_modified() -> None:
+    live = apply_widget(None, widget({"extra": {"x": {"deep": 1}}}), "op")
+    with pytest.raises(Conflict) as caught:
+        apply_widget(live, widget({"extra": {"x": "flat"}}), "other", now=T1)
+    # The map became a string: the node is modified (a conflict), what was below it removed (none).
+    assert [c["field"] for c in caught.value.causes] == [".spec.extra.x"]
+    taken = apply_widget(live, widget({"extra": {"x": "flat"}}), "other", force=True, now=T1)
+    assert taken["spec"]["extra"] == {"x": "flat"}
+    assert owned(taken, "other") == {".spec.extra.x"}
+    assert owned(taken, "op") == set()

@@ -42,14 +42,18 @@ from kubevisor.api._fieldset import Path, format_path, index_element, key_elemen
 from kubevisor.api._patch import json_equal
 
 __all__ = [
+    "Comparison",
     "compare",
     "copy_json",
     "ensure_named_fields",
     "field_paths",
+    "format_errors",
+    "item_element",
     "merge",
     "reconcile_with_schema",
     "remove_paths",
     "same_json",
+    "type_at",
 ]
 
 _ABSENT: Final = object()
