@@ -246,13 +246,13 @@ class TypeResolver:
         additional = schema.get("additionalProperties")
         items = schema.get("items")
         if kind == "object" or (kind is None and (properties is not None or additional is not None)):
+            # preserve-unknown-fields with declared properties: typed fields, untyped others.
             return self._compile_map(schema, properties, additional, preserve, name)
         if kind == "array" or (kind is None and items is not None):
             return self._compile_list(schema, items, name)
         if kind in ("string", "integer", "number", "boolean"):
             return SCALAR_TYPE
-        if preserve and kind is None:
-            return UNTYPED_TYPE
+        # No type information (or only x-kubernetes-preserve-unknown-fields): deduce from the value.
         return UNTYPED_TYPE
 
     def _flatten_all_of(self, schema: Mapping[str, Any], all_of: list[Any]) -> dict[str, Any]:
