@@ -43,7 +43,7 @@ from kubevisor.runtime._context import Action, Context, PermanentError
 from kubevisor.runtime._daemons import Daemon, DaemonContext, Timer, kind_key
 from kubevisor.runtime._informer import Informer, InformerCache, KindRef
 from kubevisor.runtime._predicates import Predicate
-from kubevisor.runtime._queue import QueueShutDown, WorkQueue, WorkQueueOptions, run_workers
+from kubevisor.runtime._queue import QueueShutDown, RateLimiter, WorkQueue, WorkQueueOptions, run_workers
 from kubevisor.runtime._store import CONTROLLER_INDEX, ObjectRef, controller_of
 from kubevisor.supervisor import (
     ChildNotFound,
@@ -266,7 +266,10 @@ class Controller:
         cleanup: Cleanup | None = None,
         daemons: Sequence[Daemon | Timer] = (),
         options: ControllerOptions | None = None,
+        rate_limiter: RateLimiter[ObjectRef] | None = None,
     ) -> None:
+        """``rate_limiter`` replaces the work queue's default (client-go's per-key exponential backoff
+        combined with a token bucket, tuned by ``options.queue``)."""
         self.kind = kind
         self.reconcile = reconcile
         self.owns = tuple(o if isinstance(o, Owns) else Owns(o) for o in owns)
@@ -285,6 +288,7 @@ class Controller:
             )
         typed = not isinstance(kind, ResourceInfo | GroupVersionKind)
         self._convert: Callable[[Obj], Any] = kind.from_wire if typed else (lambda wire: wire)  # type: ignore[union-attr]
+        self._rate_limiter = rate_limiter
         self._host: _Host | None = None
         self.resource: ResourceInfo | None = None
         self.primary: Informer | None = None
@@ -352,7 +356,9 @@ class Controller:
         self._host = host
         self._owned = owned
         queue_options = opts.queue if opts.queue.name else _replace_name(opts.queue, self.name)
-        self.queue = WorkQueue(queue_options, observer=host.metrics.queue_observer(self.name))
+        self.queue = WorkQueue(
+            queue_options, rate_limiter=self._rate_limiter, observer=host.metrics.queue_observer(self.name)
+        )
         host.metrics.max_workers.labels(self.name).set(opts.workers)
         self.primary.add_handler(_PrimaryHandler(self, self.predicates))
         owner_group, owner_kind = self.resource.group, self.resource.kind
