@@ -404,34 +404,46 @@ def _table(results: dict[tuple[str, str], dict[str, float]], count: int) -> list
                 _cell(results[("lightkube", scenario)]),
                 f"{ratios['seconds']:.1f}x",
                 f"{ratios['rss']:.1f}x / {ratios['heap']:.1f}x",
+                "met" if ratios["seconds"] >= 3 and ratios["rss"] > 1 and ratios["heap"] > 1 else "not met",
             ]
         )
     return rows
 
 
 def _write_docs(path: Path, rows: list[list[str]], count: int, repeats: int) -> None:
-    import kubernetes_asyncio
-    import lightkube
+    from importlib.metadata import version
 
     lines = [
         DOC_SECTION,
         "",
-        f"`python -m benchmarks.client`: kubevisor's client against kubernetes_asyncio {kubernetes_asyncio.__version__} "
-        f"and lightkube {getattr(lightkube, '__version__', '')} in the same run, each decoding the same pre-encoded "
-        f"responses served from a separate process on loopback; {count:,} realistic ConfigMaps (labels, annotations, "
-        f"a managedFields entry, five data keys; about 1 KB each); median of {repeats} runs after a warm-up; peak "
-        f"memory as the growth of peak RSS during one operation in a fresh process (the decoded result held); {os.cpu_count()}-core machine, Python "
-        f"{sys.version.split()[0]}. Speed-up and memory ratios are against the faster, respectively leaner, of the "
-        "two peers (target: ≥ 3x faster, lower peak memory).",
+        f"`python -m benchmarks.client`: kubevisor's client against kubernetes_asyncio {version('kubernetes_asyncio')} and "
+        f"lightkube {version('lightkube')} in the same run, each decoding the same pre-encoded responses served from a "
+        f"separate process on loopback: {count:,} realistic ConfigMaps (labels, annotations, a managedFields entry, five "
+        f"data keys; about 0.9 KB each on the wire). Time: median of {repeats} runs after a warm-up. Memory, each "
+        "measured once in a fresh process: growth of the resident set from just before the operation to its peak "
+        "(RSS), and the peak of Python allocations during it (heap, tracemalloc). Ratios are best peer / kubevisor "
+        f"on each measure (above 1 is better for kubevisor). {os.cpu_count()}-core machine, Python "
+        f"{sys.version.split()[0]}. Target (issue 4): at least 3x faster than the faster peer, with lower peak memory.",
         "",
-        "| scenario | kubevisor | kubernetes_asyncio | lightkube | speed-up | memory ratio |",
-        "|---|---|---|---|---|---|",
+        "| scenario | kubevisor | kubernetes_asyncio | lightkube | speed-up | memory ratio (RSS / heap) | target |",
+        "|---|---|---|---|---|---|---|",
         *["| " + " | ".join(row) + " |" for row in rows],
         "",
-        "Each client is used as documented: kubevisor yields wire dicts (`Client.list_all`, `Client.watch`), "
-        "kubernetes_asyncio its generated models, lightkube its dataclass models. kubevisor decodes with orjson in "
-        "one pass per response (lists) or per chunk (watch streams, split on newlines without a line-length "
-        "limit) and builds no intermediate objects; typed models, when asked for, are built from those dicts.",
+        "Each client is used as its documentation shows: kubevisor yields wire dicts (`Client.list_all`, "
+        "`Client.watch`), kubernetes_asyncio its generated models, lightkube (1.x) msgspec structs. The list and the "
+        "kept watch hold every decoded object at the end, as an informer's store does; the plain watch reads each "
+        "event's name and drops the object, as a controller that only enqueues keys does.",
+        "",
+        "Why kubevisor is faster: list bodies are cut into items as they arrive and each item is decoded by orjson "
+        "on its own (no parse tree of the whole body, decoding overlaps the transfer); watch lines are split per "
+        "network chunk without a line-length limit; and decoding runs with the cyclic garbage collector paused "
+        "(the decoded objects are trees), which otherwise walks the growing heap every few hundred allocations "
+        "and dominates the cost when objects are kept.",
+        "",
+        "Where it is not ahead: consuming a watch and dropping each object is bound by JSON decoding itself, which "
+        "lightkube 1.x also does in C (msgspec), so the two are close; and objects kept as dicts take about 15% "
+        "more memory than msgspec's slotted structs (the list scenario is still lower overall because no "
+        "whole-body buffer or parse tree is ever held).",
         "",
     ]
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
