@@ -278,20 +278,19 @@ class LeaderElector:
             await self._clock.sleep(self._acquire_wait())
 
     async def _attempt_within(self, seconds: float) -> bool:
-        """One attempt, abandoned (as failed) if it takes longer than ``seconds`` on the clock."""
-        attempt = asyncio.ensure_future(self.try_acquire_or_renew())
-        deadline = asyncio.ensure_future(self._clock.sleep(max(0.0, seconds)))
+        """One attempt, abandoned (as failed) when it takes longer than ``seconds``: a renew that
+        hangs must not keep a leader leading past its deadline.  The bound is on the event loop's
+        clock (the same time as the default clock's; with a virtual clock, a guard against hung
+        requests only)."""
         try:
-            await asyncio.wait((attempt, deadline), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            deadline.cancel()
-            if not attempt.done():
-                attempt.cancel()
-        return attempt.done() and not attempt.cancelled() and attempt.result()
+            async with asyncio.timeout(max(0.0, seconds)):
+                return await self.try_acquire_or_renew()
+        except TimeoutError:
+            return False
 
     async def renew_until_lost(self) -> None:
-        """Renew every ``retry_period`` until a round fails for ``renew_deadline``; then return (and
-        this replica is no longer the leader)."""
+        """Renew every ``retry_period``; a round that cannot renew within ``renew_deadline`` (retrying
+        every ``retry_period``) ends leadership, and this returns."""
         opts = self.options
         while True:
             await self._clock.sleep(opts.retry_period)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -227,3 +230,67 @@ async def proxy(server: APIServer) -> AsyncIterator[Proxy]:
         yield running
     finally:
         await running.stop()
+
+
+class SimClock:
+    """Virtual time for protocols that wait on a clock (leader election, timers): time moves only
+    when the test moves it, and :meth:`run_until` moves it as a discrete-event simulation, jumping
+    to the next wake-up only once every participant is blocked on the clock (no request in flight).
+    Assertions are then about virtual seconds, exactly, whatever the machine's speed."""
+
+    EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.time = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sequence = itertools.count()
+
+    def now(self) -> float:
+        return self.time
+
+    def wall(self) -> datetime:
+        return self.EPOCH + timedelta(seconds=self.time)
+
+    def virtual(self, timestamp: str) -> float:
+        """A wall timestamp written under this clock, back in virtual seconds."""
+        return (datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - self.EPOCH).total_seconds()
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.time + max(0.0, seconds), next(self._sequence), future))
+        try:
+            await future
+        finally:
+            if not future.done():
+                future.cancel()
+
+    @property
+    def sleeping(self) -> int:
+        return sum(1 for _, _, future in self._sleepers if not future.done())
+
+    def advance(self) -> None:
+        """Jump to the earliest pending wake-up and wake every sleeper due by then."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        if not self._sleepers:
+            return
+        self.time = max(self.time, self._sleepers[0][0])
+        while self._sleepers and self._sleepers[0][0] <= self.time:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+
+    async def run_until(
+        self, condition: Callable[[], bool], *, participants: Callable[[], int], limit: float
+    ) -> None:
+        """Advance time until ``condition()``; fail past virtual time ``limit``."""
+        async with asyncio.timeout(30):  # a hang guard only
+            while not condition():
+                while self.sleeping < participants():
+                    await asyncio.sleep(0.002)
+                    if condition():
+                        return
+                if self.time > limit:
+                    raise AssertionError(f"condition not reached by virtual time {limit}")
+                self.advance()
+                await asyncio.sleep(0)
