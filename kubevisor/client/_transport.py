@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import random
+import re
 import ssl
 import tempfile
 import urllib.request
@@ -90,6 +91,17 @@ def _retry_after_body(body: bytes) -> float | None:
         if seconds is not None:
             return float(seconds)
     return None
+
+
+_WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+
+
+def _warning_text(value: str) -> str:
+    """The text of a ``Warning: 299 - "text"`` header (RFC 7234 quoted-string unescaped)."""
+    match = _WARNING.match(value)
+    if match is None:
+        return value.strip()
+    return re.sub(r"\\(.)", r"\1", match.group(1))
 
 
 def _is_loopback(host: str) -> bool:
@@ -269,10 +281,7 @@ class Transport:
             else ([headers["Warning"]] if "Warning" in headers else [])
         )
         for value in values:
-            # RFC 7234 form used by the API server: 299 - "text"
-            text = value
-            if value.startswith("299 ") and '"' in value:
-                text = value.split('"', 1)[1].rsplit('"', 1)[0]
+            text = _warning_text(value)
             if self.options.warning_handler is not None:
                 self.options.warning_handler(text)
             else:

@@ -413,3 +413,23 @@ async def test_raw_request_and_version(client: Client) -> None:
 
 def test_fake_kinds_used_here_are_distinct() -> None:
     assert len({CONFIGMAP.plural, DEPLOYMENT.plural, NAMESPACE.plural}) == 3
+
+
+async def test_server_warnings_reach_the_warning_handler(api: FakeAPI, clock: object) -> None:
+    from aiohttp import web
+
+    from kubevisor.client import ClientConfig, ClientOptions
+
+    warnings: list[str] = []
+    api.inject(
+        lambda r: r.method == "POST",
+        lambda: web.json_response(
+            configmap("warned", "default"),
+            status=201,
+            headers={"Warning": '299 - "unknown field \\"spec.colour\\""'},
+        ),
+    )
+    options = ClientOptions(warning_handler=warnings.append)
+    async with Client(ClientConfig(server=api.url), options) as client:
+        await client.create(configmap("warned"), field_validation="Warn")
+    assert warnings == ['unknown field "spec.colour"']
