@@ -258,3 +258,49 @@ async def test_a_resource_served_after_start_is_discovered(server: Any, kube: Cl
         {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"size": 3}}
     )
     assert [o["metadata"]["name"] for o in (await kube.list_all(gadget)).items] == ["g"]
+
+
+# --------------------------------------------------------------------------------------------------
+# typed resources (kubevisor.resource) through the client
+
+
+def _todo_class() -> Any:
+    resource = pytest.importorskip("kubevisor.resource", exc_type=ImportError)
+    from pydantic import BaseModel
+
+    class TodoSpec(BaseModel):
+        title: str
+        done: bool = False
+
+    class TodoStatus(BaseModel):
+        phase: str = "Pending"
+
+    class Todo(resource.Resource, group="example.com", version="v1", kind="Todo", short_names=["td"]):
+        spec: TodoSpec
+        status: TodoStatus = TodoStatus()
+
+    return Todo
+
+
+async def test_typed_resources_through_every_operation(server: Any, kube: Client) -> None:
+    Todo = _todo_class()
+    server.add_resource(Todo.resource_info())
+    listing = await kube.list_all(Todo)
+    async with kube.watch(Todo, resource_version=listing.resource_version) as events:
+        created = await kube.create(
+            Todo.model_validate({"metadata": {"name": "milk"}, "spec": {"title": "buy milk"}})
+        )
+        assert isinstance(created, Todo) and created.spec.title == "buy milk"
+        [event] = await take(events, 1)
+        assert event.type == "ADDED" and isinstance(event.object, Todo)
+    fetched = await kube.get(Todo, "milk")
+    assert isinstance(fetched, Todo) and fetched.metadata.name == "milk"
+    fetched.spec.done = True
+    replaced = await kube.replace(fetched)
+    assert replaced.spec.done is True
+    patched = await kube.patch(Todo, "milk", {"spec": {"title": "buy oat milk"}})
+    assert patched.spec.title == "buy oat milk"
+    assert [t.metadata.name for t in (await kube.list_all(Todo)).items] == ["milk"]
+    await kube.delete(Todo, "milk")
+    with pytest.raises(NotFound):
+        await kube.get(Todo, "milk")
