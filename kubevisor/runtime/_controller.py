@@ -49,6 +49,7 @@ from kubevisor.supervisor import (
     ChildNotFound,
     ChildSpec,
     ChildType,
+    DuplicateChild,
     Ready,
     Restart,
     StartFailed,
@@ -915,6 +916,8 @@ class Controller:
                 for ref in controller.primary.store.keys():
                     queue.add(ref)
                 keeper_ready()
+                # A restarted keeper finds the daemons that outlived it (one_for_one) and adopts them.
+                started.update(child.id for child in await sup.which_children() if child.id != "keeper")
                 while True:
                     async with queue.processing() as ref:
                         await controller._sync_daemons(sup, ref, started)
@@ -925,7 +928,7 @@ class Controller:
         sup = Supervisor(
             [ChildSpec("keeper", keeper)],
             SupervisorOptions(
-                Strategy.ONE_FOR_ALL,
+                Strategy.ONE_FOR_ONE,
                 max_restarts=opts.daemon_max_restarts,
                 max_seconds=opts.daemon_max_seconds,
             ),
@@ -949,6 +952,8 @@ class Controller:
                             shutdown=daemon.shutdown,
                         )
                     )
+                    started.add(child_id)
+                except DuplicateChild:
                     started.add(child_id)
                 except StartFailed as exc:
                     log.error("controller %s: daemon %s could not start: %s", self.name, child_id, exc)
