@@ -235,6 +235,7 @@ class _Outcome:
     INVALID = "invalid_object"
     TIMEOUT = "timeout"
     CONFLICT = "conflict"
+    ALL = (SUCCESS, REQUEUE, REQUEUE_AFTER, ERROR, PERMANENT, INVALID, TIMEOUT, CONFLICT)
 
 
 class Controller:
@@ -360,7 +361,14 @@ class Controller:
         self.queue = WorkQueue(
             queue_options, rate_limiter=self._rate_limiter, observer=host.metrics.queue_observer(self.name)
         )
-        host.metrics.max_workers.labels(self.name).set(opts.workers)
+        # Every series exists from the start (at zero), as controller-runtime does, so that rates and
+        # alerts work before the first error.
+        metrics = host.metrics
+        metrics.max_workers.labels(self.name).set(opts.workers)
+        metrics.active_workers.labels(self.name).set(0)
+        metrics.reconcile_errors.labels(self.name)
+        for outcome in _Outcome.ALL:
+            metrics.reconcile_total.labels(self.name, outcome)
         self.primary.add_handler(_PrimaryHandler(self, self.predicates))
         owner_group, owner_kind = self.resource.group, self.resource.kind
         for owns, entry in owned_declarations:

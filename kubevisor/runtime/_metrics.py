@@ -31,7 +31,7 @@ class RuntimeMetrics:
         self.reconcile_total = Counter(
             "kubevisor_reconcile_total",
             "Reconciles per controller by result: success, requeue, requeue_after, error, permanent_error, "
-            "invalid_object, timeout.",
+            "invalid_object, timeout, conflict.",
             ["controller", "result"],
             registry=r,
         )
