@@ -367,6 +367,7 @@ class _ServiceAccounts:
             self.queue.close()
 
     def _on_event(self, event: Event) -> None:
+        # Nothing here can raise (a listener must not raise into the storage's write path).
         record = event.record
         if record.key == NAMESPACES:
             if event.type != DELETED:
