@@ -49,11 +49,17 @@ def dev(host: str, port: int, data_dir: Path | None, in_memory: bool, kubeconfig
 
 
 async def _dev(host: str, port: int, data_dir: Path | None, kubeconfig: Path) -> None:
-    from kubevisor.server import APIServer, ServerOptions
+    from kubevisor.server import APIServer, ServerOptions, default_controllers
 
     console = Console(highlight=False)
+    # Handlers first: a supervisor may signal as soon as it sees the readiness line.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     started = time.perf_counter()
-    server = APIServer(ServerOptions(host=host, port=port, data_dir=data_dir))
+    options = ServerOptions(host=host, port=port, data_dir=data_dir, controllers=default_controllers())
+    server = APIServer(options)
     await server.start()
     try:
         path = server.write_kubeconfig(kubeconfig).resolve()
@@ -63,10 +69,6 @@ async def _dev(host: str, port: int, data_dir: Path | None, kubeconfig: Path) ->
             f"[bold green]kubevisor API server ready[/] at {server.url} ({storage}, {elapsed:.0f} ms)"
         )
         console.print(f"export KUBECONFIG={path}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         console.print("stopping...")
     finally:

@@ -28,20 +28,28 @@ from aiohttp import web
 
 from kubevisor.api import AlreadyExists, Clock, ResourceInfo, now
 from kubevisor.api._builtins import builtin_resources
+from kubevisor.server._gc import GarbageCollector
 from kubevisor.server._handlers import HandlerOptions, Handlers, build_app
+from kubevisor.server._namespaces import NamespaceController, ServiceAccountController
 from kubevisor.server._registry import ResourceRegistry, Strategy
 from kubevisor.server._service import AdmissionPlugin, ObjectService, RequestOptions
 from kubevisor.server._storage import ResourceKey, Storage
 from kubevisor.server._strategies import ClusterIPAllocator, builtin_strategy
 from kubevisor.server._watch import WatchHub
 
-__all__ = ["APIServer", "Controller", "ServerOptions"]
+__all__ = ["APIServer", "Controller", "ServerOptions", "default_controllers"]
 
 log = logging.getLogger("kubevisor.server")
 
 Controller = Callable[["APIServer"], Coroutine[Any, Any, None]]
 """A built-in controller: a coroutine function run for the server's lifetime (cancelled on stop).
 Issue 3's garbage collector and namespace lifecycle plug in here."""
+
+
+def default_controllers() -> tuple[Controller, ...]:
+    """The built-in controllers a real cluster's kube-controller-manager would run."""
+    return (GarbageCollector(), NamespaceController(), ServiceAccountController())
+
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DATABASE_FILE = "kubevisor.db"
@@ -72,7 +80,9 @@ class ServerOptions:
     default_namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
     """Namespaces created at start when missing."""
     controllers: tuple[Controller, ...] = ()
-    """Built-in controllers started with the server and cancelled when it stops."""
+    """Built-in controllers started with the server and cancelled when it stops.  None by default (a
+    bare API server, as envtest is); :func:`default_controllers` gives the garbage collector,
+    namespace lifecycle and default ServiceAccount controllers, which ``kubevisor dev`` runs."""
     admission: tuple[AdmissionPlugin, ...] = ()
     """Admission plugins run, in order, on every write before it is stored."""
     service_cidr: str = "10.96.0.0/12"

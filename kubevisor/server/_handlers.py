@@ -34,6 +34,8 @@ from kubevisor.api import (
 )
 from kubevisor.api._builtins import builtin_definitions
 from kubevisor.server import _discovery, _openapi
+from kubevisor.server._openapi_pb import MEDIA_TYPE as OPENAPI_V2_PROTOBUF
+from kubevisor.server._openapi_pb import openapi_v2_protobuf
 from kubevisor.server._protobuf import MEDIA_TYPE as PROTOBUF
 from kubevisor.server._protobuf import decode_protobuf_object
 from kubevisor.server._service import PATCH_TYPES, ListResult, ObjectService, RequestOptions
@@ -312,12 +314,20 @@ class Handlers:
         )
 
     async def openapi_v2(self, request: web.Request) -> web.Response:
+        if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", "") or request.path == "/swagger-2.0.0.pb-v1":
+            body = self._cache.get("/openapi/v2#protobuf")
+            if body is None:
+                document = _openapi.openapi_v2(self.registry.resources(), self._definitions)
+                body = self._cache["/openapi/v2#protobuf"] = openapi_v2_protobuf(document)
+            # Go cannot parse the requested media type ("@" in it): upstream answers octet-stream.
+            return web.Response(body=body, headers={"Content-Type": "application/octet-stream"})
         _require_json_openapi(request)
         return self._cached(
             "/openapi/v2", lambda: _openapi.openapi_v2(self.registry.resources(), self._definitions)
         )
 
     async def openapi_v3_index(self, request: web.Request) -> web.Response:
+        _require_json_openapi(request)
         return self._cached(
             "/openapi/v3", lambda: _openapi.openapi_v3_index(self.registry.resources(), self._definitions)
         )
@@ -745,6 +755,7 @@ def build_app(handlers: Handlers, *, max_body_bytes: int) -> web.Application:
     r.add_get("/api", h.core_versions)
     r.add_get("/apis", h.groups)
     r.add_get("/openapi/v2", h.openapi_v2)
+    r.add_get("/swagger-2.0.0.pb-v1", h.openapi_v2)
     r.add_get("/openapi/v3", h.openapi_v3_index)
     r.add_get("/openapi/v3/{path:.+}", h.openapi_v3)
     r.add_get("/api/{version:v1}", h.resource_list)

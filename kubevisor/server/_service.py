@@ -867,9 +867,29 @@ class ObjectService:
                 "Precondition failed: ResourceVersion in precondition: "
                 f"{preconditions['resourceVersion']}, ResourceVersion in object meta: {meta.get('resourceVersion')}",
             )
+        # The garbage collector's policy finalizers (orphan / foregroundDeletion) follow the request's
+        # propagationPolicy; the collector (a built-in controller) acts on them.
+        # Imported here: the collector's module builds on this one (RequestOptions).
+        from kubevisor.server._gc import deletion_finalizers
+
+        current = [f for f in meta.get("finalizers") or () if isinstance(f, str)]
+        finalizers = deletion_finalizers(current, delete_options)
+        policy_changed = set(finalizers) != set(current)
         if meta.get("deletionTimestamp"):
-            return obj, False  # deletion already pending: finalizers decide when it goes
+            # Deletion already pending: finalizers decide when it goes; a new policy may replace the old.
+            if policy_changed and not options.dry_run:
+                meta["finalizers"] = finalizers
+                try:
+                    self.storage.update(resource_key(info), obj, expected_rv=record.rv)
+                except StaleVersionError:
+                    raise Conflict.stale(info.plural, info.group, name) from None
+            return obj, False
         await self._admit("DELETE", info, obj, obj, "", options)
+        if policy_changed:
+            if finalizers:
+                meta["finalizers"] = finalizers
+            else:
+                meta.pop("finalizers", None)
         namespace_finalizers = _namespace_finalizers(info, obj)
         if meta.get("finalizers") or namespace_finalizers:
             meta["deletionTimestamp"] = format_time(self.clock())

@@ -120,3 +120,16 @@ def test_dev_command_writes_a_kubeconfig_and_stops_cleanly_on_sigterm(tmp_path: 
         rest, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "stopped" in rest
+
+
+async def test_openapi_v2_is_served_as_protobuf_to_clients_that_ask_for_it(
+    http: aiohttp.ClientSession,
+) -> None:
+    accept = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    async with http.get("/openapi/v2", headers={"Accept": accept}) as r:
+        body = await r.read()
+    assert r.status == 200 and r.headers["Content-Type"] == "application/octet-stream"
+    assert body.startswith(b"\x0a\x032.0")  # field 1 (swagger) = "2.0"
+    assert b"io.k8s.api.apps.v1.Deployment" in body and b"x-kubernetes-group-version-kind" in body
+    async with http.get("/openapi/v3", headers={"Accept": "application/vnd.kubernetes.protobuf"}) as r:
+        assert r.status == 406

@@ -416,6 +416,7 @@ async def test_deletecollection_removes_only_selected_objects(http: aiohttp.Clie
     assert [i["metadata"]["name"] for i in listed["items"]] == ["c"]
 
 
+@pytest.mark.parametrize("server_options", [ServerOptions(controllers=())])
 async def test_deleting_a_namespace_marks_it_terminating_and_blocks_new_content(
     http: aiohttp.ClientSession,
 ) -> None:
