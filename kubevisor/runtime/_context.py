@@ -16,6 +16,7 @@ pruning of descendants no longer registered, one status patch if the status chan
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -122,20 +123,31 @@ def _exclusions(model: BaseModel) -> Any:
     mutated in place counts as set)."""
     excluded: dict[Any, Any] = {}
     fields_set = model.model_fields_set
-    for name, info in type(model).model_fields.items():
+    for name, default in _defaults(type(model)):
         value = getattr(model, name)
-        if name not in fields_set and not info.is_required():
-            try:
-                default = info.get_default(call_default_factory=True, validated_data={})
-            except TypeError:
-                default = _NO_DEFAULT
-            if default is not _NO_DEFAULT and value == default:
-                excluded[name] = True
-                continue
+        if name not in fields_set and default is not _NO_DEFAULT and value == default:
+            excluded[name] = True
+            continue
         nested = _nested_exclusions(value)
         if nested:
             excluded[name] = nested
     return excluded or None
+
+
+@functools.cache
+def _defaults(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
+    """Each field with its default (``_NO_DEFAULT`` when required or built from other fields), per
+    class: computing defaults is the expensive part of the comparison, and they are only compared."""
+    defaults: list[tuple[str, Any]] = []
+    for name, info in model.model_fields.items():
+        default = _NO_DEFAULT
+        if not info.is_required():
+            try:
+                default = info.get_default(call_default_factory=True, validated_data={})
+            except TypeError:
+                default = _NO_DEFAULT
+        defaults.append((name, default))
+    return tuple(defaults)
 
 
 def _nested_exclusions(value: Any) -> Any:
@@ -341,6 +353,11 @@ class Context(Generic[T]):
             current = self.object.status
             if current is None:
                 return None
+            stored = self._wire.get("status")
+            if isinstance(current, BaseModel) and isinstance(stored, dict):
+                # Validating the stored status again is several times faster than a deep copy of the
+                # model, and yields what the reconcile's object held before it could mutate it.
+                return type(current).model_validate(stored)
             model_copy = getattr(current, "model_copy", None)
             if callable(model_copy):
                 return model_copy(deep=True)

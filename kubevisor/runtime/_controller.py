@@ -301,6 +301,10 @@ class Controller:
         self._draining = False
         self._drained = asyncio.Event()
         self._in_flight = 0
+        self._m_active: Any = None
+        self._m_errors: Any = None
+        self._m_duration: Any = None
+        self._m_outcomes: dict[str, Any] = {}
         self.reconciles = 0
         """Reconciles run so far (for tests and diagnostics)."""
 
@@ -362,13 +366,17 @@ class Controller:
             queue_options, rate_limiter=self._rate_limiter, observer=host.metrics.queue_observer(self.name)
         )
         # Every series exists from the start (at zero), as controller-runtime does, so that rates and
-        # alerts work before the first error.
+        # alerts work before the first error.  The children are bound once: label lookups are most of
+        # what a prometheus_client update costs.
         metrics = host.metrics
         metrics.max_workers.labels(self.name).set(opts.workers)
-        metrics.active_workers.labels(self.name).set(0)
-        metrics.reconcile_errors.labels(self.name)
-        for outcome in _Outcome.ALL:
-            metrics.reconcile_total.labels(self.name, outcome)
+        self._m_active = metrics.active_workers.labels(self.name)
+        self._m_active.set(0)
+        self._m_errors = metrics.reconcile_errors.labels(self.name)
+        self._m_duration = metrics.reconcile_duration.labels(self.name)
+        self._m_outcomes = {
+            outcome: metrics.reconcile_total.labels(self.name, outcome) for outcome in _Outcome.ALL
+        }
         self.primary.add_handler(_PrimaryHandler(self, self.predicates))
         owner_group, owner_kind = self.resource.group, self.resource.kind
         for owns, entry in owned_declarations:
@@ -470,9 +478,8 @@ class Controller:
     async def _handle(self, ref: ObjectRef) -> None:
         host = self._host
         assert host is not None and self.queue is not None
-        metrics = host.metrics
         self._in_flight += 1
-        active = metrics.active_workers.labels(self.name)
+        active = self._m_active
         active.inc()
         started = time.perf_counter()
         outcome: str | None = None
@@ -495,10 +502,10 @@ class Controller:
                 self._drained.set()
         if outcome is not None:
             self.reconciles += 1
-            metrics.reconcile_total.labels(self.name, outcome).inc()
-            metrics.reconcile_duration.labels(self.name).observe(time.perf_counter() - started)
+            self._m_outcomes[outcome].inc()
+            self._m_duration.observe(time.perf_counter() - started)
             if outcome in (_Outcome.ERROR, _Outcome.TIMEOUT):
-                metrics.reconcile_errors.labels(self.name).inc()
+                self._m_errors.inc()
 
     def _logger(self, ref: ObjectRef) -> logging.LoggerAdapter[logging.Logger]:
         return logging.LoggerAdapter(
