@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 
-from benchmarks import server
+NAMES = ("server", "client")
+"""Each scenario is a module of this package with ``main(argv) -> int``."""
 
-SCENARIOS: dict[str, Callable[[list[str]], int]] = {"server": server.main}
+
+def _scenario(name: str) -> Callable[[list[str]], int]:
+    module = importlib.import_module(f"benchmarks.{name}")
+    run: Callable[[list[str]], int] = module.main
+    return run
 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
-        print(
-            f"usage: python -m benchmarks [{'|'.join(SCENARIOS)}] [options]   (scenario --help for options)"
-        )
+        print(f"usage: python -m benchmarks [{'|'.join(NAMES)}] [options]   (<name> --help for its options)")
         return 0
     if argv and not argv[0].startswith("-"):
         name, rest = argv[0], argv[1:]
-        if name not in SCENARIOS:
-            print(f"unknown benchmark {name!r}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
+        if name not in NAMES:
+            print(f"unknown benchmark {name!r}; choose from {', '.join(NAMES)}", file=sys.stderr)
             return 2
-        return SCENARIOS[name](rest)
+        return _scenario(name)(rest)
     status = 0
-    for run in SCENARIOS.values():
-        status = run(argv) or status
+    for name in NAMES:
+        status = _scenario(name)(argv) or status
     return status
 
 

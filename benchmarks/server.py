@@ -1,10 +1,11 @@
 """The embedded API server under load: ``python -m benchmarks server``.
 
-The server runs in its own process (``kubevisor dev``, in memory), the load generator in this one,
+The server runs in its own process (``kubevisor dev``, once in memory and once with ``--data-dir``),
+the load generator in this one,
 both on loopback, as a client would use a real API server.  Phases, in order:
 
-1. start time: process spawn → first successful ``/readyz`` (interpreter start-up included), and the
-   server's own start (storage, catalogue, default namespaces, listening) as it reports it;
+1. start time: process spawn → the readiness line (interpreter start-up included), and the server's
+   own start (storage, catalogue, default namespaces, listening) as it reports it;
 2. creates/s: N Pods created by C concurrent clients;
 3. status patches/s: N merge patches of ``pods/<name>/status`` by C clients;
 4. gets/s: 2N GETs by C clients;
@@ -203,8 +204,10 @@ async def _watch_latency(base: str, http: aiohttp.ClientSession, results: Result
     results.figures["watch_p99_ms"] = latencies[int(len(latencies) * 0.99) - 1] * 1000
 
 
-def _start_server(port: int, kubeconfig: Path) -> tuple[subprocess.Popen[str], float, float]:
-    """Spawn ``kubevisor dev`` and wait for /readyz; returns (process, spawn→ready s, self-reported s)."""
+def _start_server(port: int, tmp: Path, data_dir: Path | None) -> tuple[subprocess.Popen[str], float, float]:
+    """Spawn ``kubevisor dev`` and wait for its readiness line; returns (process, spawn→ready seconds,
+    the server's self-reported start seconds)."""
+    storage = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
     started = time.perf_counter()
     proc = subprocess.Popen(
         [
@@ -212,11 +215,11 @@ def _start_server(port: int, kubeconfig: Path) -> tuple[subprocess.Popen[str], f
             "-c",
             "from kubevisor.cli import main; main()",
             "dev",
-            "--in-memory",
+            *storage,
             "--port",
             str(port),
             "--kubeconfig",
-            str(kubeconfig),
+            str(tmp / "kubeconfig"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -232,45 +235,75 @@ def _start_server(port: int, kubeconfig: Path) -> tuple[subprocess.Popen[str], f
     return proc, ready, int(match.group(1)) / 1000
 
 
-def _table(results: Results, start_s: float, self_start_s: float) -> list[tuple[str, str, str, str]]:
-    f = results.figures
-    n = results.objects
+def _run(args: argparse.Namespace, persistent: bool) -> Results:
+    results = Results(args.objects, args.clients, args.watchers)
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        proc, start_s, self_start_s = _start_server(port, tmp, tmp / "data" if persistent else None)
+        results.figures["start_s"] = start_s
+        results.figures["self_start_s"] = self_start_s
+        try:
+            asyncio.run(_load(f"http://127.0.0.1:{port}", results, proc.pid))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return results
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
+
+Row = tuple[str, str, str, str, str]
+
+
+def _table(memory: Results, disk: Results) -> list[Row]:
+    n = memory.objects
+
+    def both(key: str, fmt: str) -> tuple[str, str]:
+        return fmt.format(memory.figures[key]), fmt.format(disk.figures[key])
+
+    def met(key: str, ok: Any) -> str:
+        return "met" if ok(memory.figures[key]) and ok(disk.figures[key]) else "MISSED"
+
+    def rate(key: str, reference: float) -> tuple[str, str]:
+        return (
+            f"{memory.figures[key]:,.0f} ({memory.figures[key] / reference:.1f}x)",
+            f"{disk.figures[key]:,.0f} ({disk.figures[key] / reference:.1f}x)",
+        )
+
+    def start(r: Results) -> str:
+        return f"{r.figures['start_s'] * 1000:,.0f} ms ({r.figures['self_start_s'] * 1000:,.0f} ms)"
 
     return [
-        (
-            "creates/s",
-            f"{f['creates/s']:,.0f}",
-            REFERENCE["creates/s"],
-            verdict(f["creates/s"] >= TARGETS["creates/s"]),
-        ),
+        ("creates/s", *rate("creates/s", 900), REFERENCE["creates/s"], met("creates/s", lambda v: v >= 1000)),
         (
             "status patches/s",
-            f"{f['status patches/s']:,.0f}",
+            *rate("status patches/s", 700),
             REFERENCE["status patches/s"],
-            verdict(f["status patches/s"] >= TARGETS["status patches/s"]),
+            met("status patches/s", lambda v: v >= 800),
         ),
-        ("gets/s", f"{f['gets/s']:,.0f}", "", ""),
-        (f"list {n:,} pods (median)", f"{f['list_ms']:,.0f} ms", "", ""),
+        ("gets/s", *both("gets/s", "{:,.0f}"), "", ""),
+        (f"list {n:,} pods (median)", *both("list_ms", "{:,.0f} ms"), "", ""),
         (
-            f"watch delivery to {results.watchers} watchers p50 / p99",
-            f"{f['watch_p50_ms']:.1f} / {f['watch_p99_ms']:.1f} ms",
+            f"watch delivery to {memory.watchers} watchers p50 / p99",
+            f"{memory.figures['watch_p50_ms']:.1f} / {memory.figures['watch_p99_ms']:.1f} ms",
+            f"{disk.figures['watch_p50_ms']:.1f} / {disk.figures['watch_p99_ms']:.1f} ms",
             "",
             "",
         ),
         (
-            "start: process spawn → ready (server's own start)",
-            f"{start_s * 1000:,.0f} ms ({self_start_s * 1000:,.0f} ms)",
+            "start: spawn → ready (server's own start)",
+            start(memory),
+            start(disk),
             REFERENCE["start"],
-            verdict(start_s < TARGETS["start_s"]),
+            met("start_s", lambda v: v < 1.0),
         ),
         (
             f"server RSS with {n:,} pods",
-            f"{f['rss_mb']:,.0f} MB",
+            *both("rss_mb", "{:,.0f} MB"),
             REFERENCE["rss"],
-            verdict(f["rss_mb"] < TARGETS["rss_mb"]),
+            met("rss_mb", lambda v: v < 150),
         ),
     ]
 
@@ -278,30 +311,39 @@ def _table(results: Results, start_s: float, self_start_s: float) -> list[tuple[
 DOC_SECTION = "## Embedded API server"
 
 
-def _write_docs(path: Path, rows: list[tuple[str, str, str, str]], results: Results) -> None:
+def _write_docs(path: Path, rows: list[Row], results: Results) -> None:
     lines = [
         DOC_SECTION,
         "",
         f"`python -m benchmarks server` (or `make bench BENCH_ARGS=server`): {results.clients} concurrent aiohttp "
-        f"clients on loopback against `kubevisor dev --in-memory` in a separate process, {results.objects:,} Pods, "
-        f"{results.watchers} watchers; {os.cpu_count()}-core machine, Python {sys.version.split()[0]}. The "
-        "reference column is the upstream kube-apiserver with etcd measured on a machine like this one (from "
-        "issue 2); targets: ≥ 1,000 creates/s, ≥ 800 status patches/s, start < 1 s, < 150 MB RSS.",
+        f"clients on loopback against `kubevisor dev` (with its built-in controllers) in a separate process, "
+        f"once in memory and once with `--data-dir` (SQLite, WAL); {results.objects:,} Pods, {results.watchers} "
+        f"watchers; {os.cpu_count()}-core machine, Python {sys.version.split()[0]}. No upstream server can run "
+        "here, so the reference column is issue 2's measurement of kube-apiserver with etcd on a machine like "
+        "this one, and the ratios in brackets are against its medians. Targets: ≥ 1,000 creates/s, ≥ 800 status "
+        "patches/s, start < 1 s, < 150 MB RSS.",
         "",
-        "| measure | kubevisor | upstream reference | target |",
-        "|---|---|---|---|",
-        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "| measure | in memory | `--data-dir` (SQLite) | upstream reference | target |",
+        "|---|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows],
         "",
         "Creates are POSTs of a one-container Pod (about 1 KB after defaulting), status patches are JSON merge "
         "patches of `pods/<name>/status`, gets are single-object GETs; the list is one unpaged GET of every pod. "
-        "Watch latency is measured from just before each create is sent to its ADDED event on each watcher.",
+        "Watch latency is measured from just before each create is sent to its ADDED event on each watcher. "
+        "Start is from process spawn (interpreter and imports included) to the readiness line; in brackets, "
+        "the server's own start (storage, catalogue, default namespaces, listening).",
+        "",
+        "What kept it there: objects are stored and listed as their JSON bytes (never re-encoded on reads, "
+        "and copied to exact size: orjson's output buffers are several KiB each), selector fields and labels "
+        "are interned, lists longer than 500 items are streamed in chunks (one 10 MB buffer per list "
+        "fragmented the heap for good: +60 MB RSS), and each watch event is encoded once for all watchers.",
         "",
     ]
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     section = "\n".join(lines)
     pattern = re.compile(rf"{re.escape(DOC_SECTION)}\n.*?(?=\n## |\Z)", re.S)
     if pattern.search(text):
-        text = pattern.sub(section.rstrip("\n"), text)
+        text = pattern.sub(lambda _: section.rstrip("\n"), text)
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text.rstrip("\n") + "\n")
@@ -320,24 +362,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-docs", action="store_true", help="print only; do not update the docs")
     args = parser.parse_args(argv)
 
-    results = Results(args.objects, args.clients, args.watchers)
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, start_s, self_start_s = _start_server(port, Path(tmp) / "kubeconfig")
-        try:
-            asyncio.run(_load(f"http://127.0.0.1:{port}", results, proc.pid))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    rows = _table(results, start_s, self_start_s)
+    memory = _run(args, persistent=False)
+    disk = _run(args, persistent=True)
+    rows = _table(memory, disk)
     width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'kubevisor':>22}  {'upstream reference':>20}  target")
-    for a, b, c, d in rows:
-        print(f"{a:<{width}}  {b:>22}  {c:>20}  {d}")
+    print(f"{'measure':<{width}}  {'in memory':>22}  {'--data-dir':>22}  {'upstream reference':>18}  target")
+    for a, b, c, d, e in rows:
+        print(f"{a:<{width}}  {b:>22}  {c:>22}  {d:>18}  {e}")
     if not args.no_docs:
-        _write_docs(args.docs, rows, results)
+        _write_docs(args.docs, rows, memory)
         print(f"figures written to {args.docs}")
     return 0

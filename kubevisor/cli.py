@@ -51,7 +51,7 @@ def dev(host: str, port: int, data_dir: Path | None, in_memory: bool, kubeconfig
 async def _dev(host: str, port: int, data_dir: Path | None, kubeconfig: Path) -> None:
     from kubevisor.server import APIServer, ServerOptions, default_controllers
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # never wrap: scripts parse these lines
     # Handlers first: a supervisor may signal as soon as it sees the readiness line.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
