@@ -355,6 +355,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--docs", type=Path, default=Path("docs/runtime.md"), help="where to write the figures"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per contender; the median run is kept (default: 3)"
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only; do not update the docs")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--contend", nargs=3, metavar=("KIND", "URL", "N"), help=argparse.SUPPRESS)

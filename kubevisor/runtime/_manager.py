@@ -134,6 +134,7 @@ class Manager:
                 ready=lambda: self._running and self.informers.synced,
             )
         self._running = False
+        self._ran = False
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._started = asyncio.Event()
@@ -180,17 +181,15 @@ class Manager:
     async def run(self) -> None:
         """Bind the controllers, start the tree, run until :meth:`stop`, drain, stop the tree.
 
-        Raises :class:`DeclarationError` for a misdeclared controller (before anything starts),
-        :class:`~kubevisor.supervisor.StartFailed` when a cache does not sync within
+        A manager runs once.  Raises :class:`DeclarationError` for a misdeclared controller (before
+        anything starts), :class:`~kubevisor.supervisor.StartFailed` when a cache does not sync within
         ``cache_sync_timeout``, :class:`~kubevisor.supervisor.TooManyRestarts` when the tree gives up.
-        Cancelling it stops everything at once (a forced stop) and propagates.
+        A stop requested during start-up (caches still syncing) stops at once.  Cancelling ``run``
+        stops everything at once (a forced stop) and propagates.
         """
-        if self._running:
-            raise RuntimeError("the manager is already running")
-        self._running = True
-        self._stop.clear()
-        self._force.clear()
-        self._started.clear()
+        if self._running or self._ran:
+            raise RuntimeError("a manager runs once")
+        self._running = self._ran = True
         try:
             for controller in self.controllers:
                 await controller.bind(self)
@@ -204,16 +203,35 @@ class Manager:
                 name=self.options.name,
             )
             with self._signals():
-                async with root:
-                    self._started.set()
-                    log.info(
-                        "manager %s: started with %d controllers", self.options.name, len(self.controllers)
-                    )
-                    await self._stop.wait()
-                    await self._drain()
+                await self._supervise(root)
             log.info("manager %s: stopped", self.options.name)
         finally:
             self._running = False
+
+    async def _supervise(self, root: Supervisor) -> None:
+        """Run the tree in a task of its own, so that a stop request is heard during start-up too."""
+        ready = Ready()
+        tree = asyncio.ensure_future(root.child_spec().start(ready))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        started = asyncio.ensure_future(ready.wait())
+        try:
+            await asyncio.wait((tree, stopping, started), return_when=asyncio.FIRST_COMPLETED)
+            if not tree.done() and not stopping.done():
+                self._started.set()
+                log.info("manager %s: started with %d controllers", self.options.name, len(self.controllers))
+                await asyncio.wait((tree, stopping), return_when=asyncio.FIRST_COMPLETED)
+            if not tree.done() and ready.is_set:
+                await self._drain()
+        finally:
+            stopping.cancel()
+            started.cancel()
+            if not tree.done():
+                tree.cancel()
+            # Stopping the tree is bounded by the children's shutdown timeouts; a cancellation of
+            # run() meanwhile is re-raised once the tree is down.
+            await asyncio.wait((tree,))
+        if not tree.cancelled() and (error := tree.exception()) is not None:
+            raise error
 
     def _children(self) -> list[ChildSpec]:
         children: list[ChildSpec] = []

@@ -160,3 +160,20 @@ async def test_sigterm_drains_and_a_second_sigterm_forces_exit(client: Client) -
     await running
     assert sorted(gate.cancelled) == sorted(gate.started)
     assert len(gate.started) == 2  # the queued one never started
+
+
+async def test_a_stop_during_start_up_does_not_wait_for_the_caches_to_sync(
+    server: APIServer, proxy: Proxy
+) -> None:
+    async def reconcile(obj: Widget, ctx: Context[Widget]) -> None:
+        return None
+
+    proxy.hold()  # the caches can never sync
+    async with client_for(proxy.url, server.kubeconfig) as proxied:
+        manager = Manager(proxied, manager_options())
+        manager.add(Controller(Widget, reconcile))
+        running = asyncio.create_task(manager.run())
+        await eventually(lambda: manager.http_port)
+        manager.stop()
+        await running
+        assert not manager.ready
