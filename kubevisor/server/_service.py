@@ -42,6 +42,7 @@ from kubevisor.api import (
     UnsupportedMediaType,
     format_time,
     now,
+    parse_time,
 )
 from kubevisor.api._builtins import builtin_definitions, definition_name
 from kubevisor.api._patch import apply_json_patch, apply_merge_patch
@@ -641,13 +642,21 @@ class ObjectService:
             obj = new
             meta = obj["metadata"]
         else:
-            # Server-owned metadata is carried over: clients echo or omit it, never own it.
+            # Server-owned metadata is carried over (upstream's BeforeUpdate): clients echo or omit
+            # it, never own it.  Timestamps compare as instants: clients re-serialise them in their
+            # own formats ("+00:00" rather than "Z").
             old_meta = old["metadata"]
-            for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            for key in ("uid", "deletionGracePeriodSeconds"):
                 if key in old_meta:
                     meta.setdefault(key, old_meta[key])
                 elif meta.get(key) is None:
                     meta.pop(key, None)
+            if "creationTimestamp" in old_meta:
+                meta["creationTimestamp"] = old_meta["creationTimestamp"]
+            if "deletionTimestamp" in old_meta and _same_instant(meta.get("deletionTimestamp"), old_meta):
+                meta["deletionTimestamp"] = old_meta["deletionTimestamp"]
+            elif meta.get("deletionTimestamp") is None:
+                meta.pop("deletionTimestamp", None)
             meta.pop("selfLink", None)
             if info.has_subresource("status"):
                 if "status" in old:
@@ -931,6 +940,16 @@ class ObjectService:
             key = resource_key(info)
             deleted.append(Record(key, record.namespace, record.name, record.rv, orjson.dumps(obj)))
         return ListResult(self.storage.resource_version, deleted)
+
+
+def _same_instant(value: Any, old_meta: Mapping[str, Any]) -> bool:
+    """Whether ``value`` is absent or names the same instant as the stored deletionTimestamp."""
+    if value is None or value == old_meta["deletionTimestamp"]:
+        return True
+    try:
+        return isinstance(value, str) and parse_time(value) == parse_time(old_meta["deletionTimestamp"])
+    except ValueError:
+        return False
 
 
 def _namespace_finalizers(info: ResourceInfo, obj: Mapping[str, Any]) -> list[str]:

@@ -538,3 +538,14 @@ async def test_protobuf_accept_is_answered_with_json(http: aiohttp.ClientSession
     async with http.get("/api/v1/namespaces/default", headers={"Accept": accept}) as response:
         assert response.status == 200 and response.headers["Content-Type"] == "application/json"
         assert (await response.json())["kind"] == "Namespace"
+
+
+async def test_update_accepts_timestamps_reserialised_by_clients(http: aiohttp.ClientSession) -> None:
+    # The official Python client sends datetimes back as "+00:00" rather than "Z"; upstream compares
+    # instants (and keeps the stored creationTimestamp), so a replace must not be rejected as immutable.
+    _, obj, _ = await send(http, "POST", CMS, configmap("a", v="1"))
+    obj["metadata"]["creationTimestamp"] = obj["metadata"]["creationTimestamp"].replace("Z", "+00:00")
+    obj["data"] = {"v": "2"}
+    status, updated, _ = await send(http, "PUT", f"{CMS}/a", obj)
+    assert status == 200, updated
+    assert updated["metadata"]["creationTimestamp"].endswith("Z") and updated["data"] == {"v": "2"}
