@@ -2,7 +2,7 @@
 
 Starts ``kubevisor dev`` as a subprocess on a free port, then runs kubectl against it: create a
 namespace, apply a Deployment, ConfigMap and Service, show ``kubectl get`` output, watch a change
-arrive, and stop the server.  Without kubectl on PATH the same steps run through the official
+arrive, scale, delete the namespace (the built-in namespace controller empties it), and stop the server.  Without kubectl on PATH the same steps run through the official
 ``kubernetes`` Python client (and the demo says so).  Later issues replace this with the operator demo.
 """
 
@@ -85,7 +85,7 @@ def _run(kubectl: str, env: dict[str, str], *args: str, stdin: str | None = None
 def _with_kubectl(kubectl: str, kubeconfig: Path) -> None:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     _step("create a namespace and apply a Deployment, a ConfigMap and a Service")
-    _run(kubectl, env, "apply", "-f", "-", stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n")
+    _run(kubectl, env, "create", "namespace", "demo")
     _run(kubectl, env, "apply", "-f", "-", stdin=MANIFESTS)
     _step("what the server holds")
     _run(kubectl, env, "get", "deployments,configmaps,services", "-n", "demo")
@@ -125,6 +125,9 @@ def _with_kubectl(kubectl: str, kubeconfig: Path) -> None:
     _step("scale, then read it back")
     _run(kubectl, env, "scale", "deployment", "web", "-n", "demo", "--replicas=3")
     _run(kubectl, env, "get", "deployment", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas}{'\\n'}")
+    _step("delete the namespace: the namespace controller empties it, then it goes")
+    _run(kubectl, env, "delete", "namespace", "demo", "--wait", "--timeout=30s")
+    _run(kubectl, env, "get", "namespaces")
 
 
 def _with_python_client(kubeconfig: Path) -> None:
