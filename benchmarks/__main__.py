@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-NAMES = ("server", "client")
+NAMES = tuple(
+    sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "__main__")
+)
 """Each scenario is a module of this package with ``main(argv) -> int``."""
 
 
