@@ -93,6 +93,13 @@ _CONTINUE_TOO_OLD = (
 )
 
 
+_PATCH_ATTEMPTS = 5
+
+
+class _LostRace(Conflict):
+    """The object changed between our read and our write (another write won while we awaited)."""
+
+
 def resource_key(info: ResourceInfo) -> ResourceKey:
     """Objects of every served version of a resource share one storage key."""
     return (info.group, info.plural)
@@ -689,7 +696,7 @@ class ObjectService:
         try:
             self.storage.update(resource_key(info), obj, expected_rv=old_record.rv)
         except StaleVersionError:
-            raise Conflict.stale(info.plural, info.group, name) from None
+            raise _LostRace.stale(info.plural, info.group, name) from None
         except KeyNotFoundError:
             raise NotFound.for_resource(info.plural, info.group, name) from None
         return obj
@@ -702,7 +709,7 @@ class ObjectService:
         try:
             self.storage.delete(resource_key(info), record.namespace, record.name, record.rv, final)
         except StaleVersionError:
-            raise Conflict.stale(info.plural, info.group, record.name) from None
+            raise _LostRace.stale(info.plural, info.group, record.name) from None
         except KeyNotFoundError:
             raise NotFound.for_resource(info.plural, info.group, record.name) from None
         return final
@@ -719,21 +726,33 @@ class ObjectService:
         options: RequestOptions,
         subresource: str = "",
     ) -> dict[str, Any]:
-        """PATCH with a JSON patch, JSON merge patch or (built-in kinds) strategic merge patch."""
+        """PATCH with a JSON patch, JSON merge patch or (built-in kinds) strategic merge patch.
+
+        A patch that loses a race with another write (possible only while an admission plugin awaits)
+        is re-applied to the newer object, as upstream retries patches; a resourceVersion inside the
+        patch still makes it conditional (409 when stale)."""
         strategy = self.registry.strategy(info)
         self._check_patch_type(strategy, content_type)
-        old_record = self.get(info, namespace, name)
-        original = self.record_object(info, old_record)
-        patched = self._apply_patch(info, content_type, original, patch)
-        patched = self._decode_body(info, namespace, patched, options)
-        pmeta = patched["metadata"]
-        if pmeta.get("name") != name:
-            raise BadRequest(
-                f"the name of the object ({pmeta.get('name')}) does not match the name on the URL ({name})"
-            )
-        return await self._commit_update(
-            info, strategy, old_record, self._normalise(info, patched), options, subresource
-        )
+        warnings = len(options.warnings)
+        for attempt in range(_PATCH_ATTEMPTS):
+            del options.warnings[warnings:]
+            old_record = self.get(info, namespace, name)
+            original = self.record_object(info, old_record)
+            patched = self._apply_patch(info, content_type, original, patch)
+            patched = self._decode_body(info, namespace, patched, options)
+            pmeta = patched["metadata"]
+            if pmeta.get("name") != name:
+                raise BadRequest(
+                    f"the name of the object ({pmeta.get('name')}) does not match the name on the URL ({name})"
+                )
+            try:
+                return await self._commit_update(
+                    info, strategy, old_record, self._normalise(info, patched), options, subresource
+                )
+            except _LostRace:
+                if attempt == _PATCH_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _check_patch_type(strategy: Strategy, content_type: str) -> None:

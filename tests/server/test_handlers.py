@@ -549,3 +549,34 @@ async def test_update_accepts_timestamps_reserialised_by_clients(http: aiohttp.C
     status, updated, _ = await send(http, "PUT", f"{CMS}/a", obj)
     assert status == 200, updated
     assert updated["metadata"]["creationTimestamp"].endswith("Z") and updated["data"] == {"v": "2"}
+
+
+async def test_a_patch_that_loses_a_race_during_admission_is_reapplied() -> None:
+    from kubevisor.server import AdmissionRequest, RequestOptions
+
+    interfered: list[bool] = []
+    servers: list[APIServer] = []
+
+    class Interferer:
+        """On the first update, lets another write land while this one is being admitted."""
+
+        async def admit(self, request: AdmissionRequest) -> None:
+            if request.operation == "UPDATE" and not interfered:
+                interfered.append(True)
+                await servers[0].service.patch(
+                    request.info,
+                    "default",
+                    "a",
+                    "application/merge-patch+json",
+                    {"data": {"other": "x"}},
+                    RequestOptions(),
+                )
+
+    async with APIServer(ServerOptions(admission=(Interferer(),))) as server:
+        servers.append(server)
+        async with aiohttp.ClientSession(base_url=server.url) as http:
+            await send(http, "POST", CMS, configmap("a", v="1"))
+            status, obj, _ = await send(
+                http, "PATCH", f"{CMS}/a", {"data": {"v": "2"}}, content_type="application/merge-patch+json"
+            )
+    assert status == 200 and obj["data"] == {"v": "2", "other": "x"}
