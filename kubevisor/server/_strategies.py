@@ -73,6 +73,10 @@ class _WorkloadStrategy(Strategy):
 
     generation: bool = True
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    rollout: tuple[str, Mapping[str, Any]] | None = None
+    """``(spec key, rollingUpdate defaults)`` of the kind's update strategy, which defaults to
+    RollingUpdate and, when it is one, gets its parameters filled in (also inside an empty ``{}``, as
+    ``kubectl create deployment`` sends)."""
 
     def prepare_create(self, obj: dict[str, Any], info: ResourceInfo) -> None:
         self._default(obj)
@@ -85,35 +89,35 @@ class _WorkloadStrategy(Strategy):
         for key, value in self.defaults.items():
             if key not in spec:
                 spec[key] = value() if callable(value) else value
+        if self.rollout is not None:
+            key, rolling = self.rollout
+            strategy = spec.get(key)
+            if not isinstance(strategy, dict):
+                strategy = spec[key] = {}
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                params = strategy.get("rollingUpdate")
+                if not isinstance(params, dict):
+                    params = strategy["rollingUpdate"] = {}
+                for name, default in rolling.items():
+                    params.setdefault(name, default)
         pod_spec = _template_spec(obj)
         if pod_spec is not None:
             default_pod_spec(pod_spec)
 
 
-def _rolling_update() -> dict[str, Any]:
-    return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
-
-
 _DEPLOYMENT_DEFAULTS = {
     "replicas": 1,
-    "strategy": _rolling_update,
     "revisionHistoryLimit": 10,
     "progressDeadlineSeconds": 600,
 }
 _STATEFULSET_DEFAULTS = {
     "replicas": 1,
     "podManagementPolicy": "OrderedReady",
-    "updateStrategy": lambda: {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
     "revisionHistoryLimit": 10,
     "persistentVolumeClaimRetentionPolicy": lambda: {"whenDeleted": "Retain", "whenScaled": "Retain"},
 }
-_DAEMONSET_DEFAULTS = {
-    "updateStrategy": lambda: {
-        "type": "RollingUpdate",
-        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
-    },
-    "revisionHistoryLimit": 10,
-}
+_DAEMONSET_DEFAULTS = {"revisionHistoryLimit": 10}
 _CRONJOB_DEFAULTS = {
     "concurrencyPolicy": "Allow",
     "suspend": False,
@@ -477,15 +481,19 @@ def builtin_strategy(info: ResourceInfo, *, cluster_ips: ClusterIPAllocator | No
     if group == "" and kind == "ReplicationController":
         return _WorkloadStrategy(selectable_fields={"status.replicas": "status.replicas"})
     if group == "apps" and kind == "Deployment":
-        return _WorkloadStrategy(defaults=_DEPLOYMENT_DEFAULTS)
+        return _WorkloadStrategy(
+            defaults=_DEPLOYMENT_DEFAULTS, rollout=("strategy", {"maxUnavailable": "25%", "maxSurge": "25%"})
+        )
     if group == "apps" and kind == "ReplicaSet":
         return _WorkloadStrategy(
             defaults={"replicas": 1}, selectable_fields={"status.replicas": "status.replicas"}
         )
     if group == "apps" and kind == "StatefulSet":
-        return _WorkloadStrategy(defaults=_STATEFULSET_DEFAULTS)
+        return _WorkloadStrategy(defaults=_STATEFULSET_DEFAULTS, rollout=("updateStrategy", {"partition": 0}))
     if group == "apps" and kind == "DaemonSet":
-        return _WorkloadStrategy(defaults=_DAEMONSET_DEFAULTS)
+        return _WorkloadStrategy(
+            defaults=_DAEMONSET_DEFAULTS, rollout=("updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
+        )
     if group == "apps" and kind == "ControllerRevision":
         return Strategy()
     if group == "batch" and kind == "Job":

@@ -580,3 +580,17 @@ async def test_a_patch_that_loses_a_race_during_admission_is_reapplied() -> None
                 http, "PATCH", f"{CMS}/a", {"data": {"v": "2"}}, content_type="application/merge-patch+json"
             )
     assert status == 200 and obj["data"] == {"v": "2", "other": "x"}
+
+
+async def test_an_empty_update_strategy_is_defaulted_to_rolling_update(http: aiohttp.ClientSession) -> None:
+    body = deployment("web")
+    body["spec"]["strategy"] = {}  # what `kubectl create deployment` sends
+    _, obj, _ = await send(http, "POST", DEPLOYS, body)
+    assert obj["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+    }
+    recreate = deployment("other")
+    recreate["spec"]["strategy"] = {"type": "Recreate"}
+    _, obj, _ = await send(http, "POST", DEPLOYS, recreate)
+    assert obj["spec"]["strategy"] == {"type": "Recreate"}
