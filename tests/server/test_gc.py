@@ -502,7 +502,7 @@ async def test_a_cluster_scoped_dependent_of_a_namespaced_owner_is_never_collect
 
 
 async def test_collection_resumes_after_a_restart(tmp_path: Path) -> None:
-    offline = ServerOptions(data_dir=tmp_path)
+    offline = ServerOptions(data_dir=tmp_path, controllers=())
     async with APIServer(offline) as server, aiohttp.ClientSession(base_url=server.url) as session:
         api = Api(session)
         gone_owner = await configmap(api, "gone-owner")

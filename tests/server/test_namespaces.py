@@ -290,7 +290,7 @@ async def test_content_that_fails_to_delete_is_reported_and_retried(
 
 
 async def test_namespace_deletion_resumes_after_a_restart(tmp_path: Path) -> None:
-    async with APIServer(ServerOptions(data_dir=tmp_path)) as server:
+    async with APIServer(ServerOptions(data_dir=tmp_path, controllers=())) as server:
         async with aiohttp.ClientSession(base_url=server.url) as session:
             api = Api(session)
             await api.namespace("interrupted")
