@@ -17,15 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubevisor.server import APIServer, ServerOptions
-from kubevisor.server._gc import (
-    FINALIZER_FOREGROUND,
-    FINALIZER_ORPHAN,
+from kubevisor.server import (
+    APIServer,
     GarbageCollector,
-    WorkQueue,
-    deletion_finalizers,
+    NamespaceController,
+    ServerOptions,
+    ServiceAccountController,
 )
-from kubevisor.server._namespaces import NamespaceController, ServiceAccountController
+from kubevisor.server._gc import FINALIZER_FOREGROUND, FINALIZER_ORPHAN, WorkQueue, deletion_finalizers
 
 CMS = "/api/v1/namespaces/{ns}/configmaps"
 SECRETS = "/api/v1/namespaces/{ns}/secrets"

@@ -19,14 +19,13 @@ import aiohttp
 import pytest
 
 from kubevisor.api import Forbidden, ResourceInfo
-from kubevisor.server import AdmissionRequest, APIServer, ServerOptions
-from kubevisor.server._gc import GarbageCollector
-from kubevisor.server._namespaces import CONDITION_TYPES, NamespaceController, ServiceAccountController
+from kubevisor.server import AdmissionRequest, APIServer, ServerOptions, default_controllers
+from kubevisor.server._namespaces import CONDITION_TYPES
 
 NAMESPACES = "/api/v1/namespaces"
 HOLD = "example.com/hold"
 DEADLINE = 20.0
-CONTROLLERS = (GarbageCollector(), NamespaceController(), ServiceAccountController())
+CONTROLLERS = default_controllers()
 
 
 @pytest.fixture
