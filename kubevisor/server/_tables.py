@@ -123,12 +123,12 @@ def _pod_status(pod: Mapping[str, Any]) -> tuple[str, int, int, int]:
             reason = state["waiting"]["reason"]
         elif (state.get("terminated") or {}).get("reason"):
             reason = state["terminated"]["reason"]
-        elif state.get("terminated"):
+        elif state.get("terminated") is not None:
             term = state["terminated"]
             reason = (
                 f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
             )
-        elif cs.get("ready") and state.get("running"):
+        elif cs.get("ready") and state.get("running") is not None:  # present, even if empty
             ready += 1
     if _meta(pod).get("deletionTimestamp"):
         reason = "NodeLost" if status.get("reason") == "NodeLost" else "Terminating"
