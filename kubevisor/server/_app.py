@@ -153,10 +153,15 @@ class APIServer:
     async def stop(self) -> None:
         """Stop controllers, end every watch, stop listening and close the storage.  Idempotent."""
         if self._controllers is not None:
-            self._controllers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._controllers
-            self._controllers = None
+            task, self._controllers = self._controllers, None
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                # A controller that crashed earlier surfaces here; stopping must still finish.
+                log.exception("a built-in controller failed")
         if self._hub is not None:
             self._hub.close()
         if self._runner is not None:

@@ -182,6 +182,7 @@ class WatchHub:
         self._buffer_size = buffer_size
         self._watchers: dict[ResourceKey, set[Watcher]] = {}
         self._unsubscribe = storage.subscribe(self._publish)
+        self._closed = False
 
     def watch(
         self,
@@ -234,11 +235,13 @@ class WatchHub:
             watchers.discard(watcher)
 
     def close(self) -> None:
-        """Close every watcher (their streams end) and detach from the storage."""
+        """Close every watcher (their streams end) and detach from the storage.  Idempotent."""
         for watchers in list(self._watchers.values()):
             for watcher in list(watchers):
                 watcher.close()
-        self._unsubscribe()
+        if not self._closed:
+            self._closed = True
+            self._unsubscribe()
 
     def stats(self) -> dict[str, Any]:
         return {"watchers": self.count()}

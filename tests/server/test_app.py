@@ -133,3 +133,14 @@ async def test_openapi_v2_is_served_as_protobuf_to_clients_that_ask_for_it(
     assert b"io.k8s.api.apps.v1.Deployment" in body and b"x-kubernetes-group-version-kind" in body
     async with http.get("/openapi/v3", headers={"Accept": "application/vnd.kubernetes.protobuf"}) as r:
         assert r.status == 406
+
+
+async def test_stop_is_idempotent_and_survives_a_crashed_controller() -> None:
+    async def crashing(server: APIServer) -> None:
+        raise RuntimeError("boom")
+
+    server = APIServer(ServerOptions(controllers=(crashing,)))
+    await server.start()
+    await asyncio.sleep(0)  # let the controller run (and fail)
+    await server.stop()
+    await server.stop()
