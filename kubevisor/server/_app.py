@@ -254,6 +254,7 @@ class APIServer:
         }
         strategy = self._strategy_by_key.get(key)
         if strategy is None:
+            # The resource stored under this key in its own form (core Events, not events.k8s.io).
             strategy = Strategy()
             for info in self.registry.resources():
                 if (info.group, info.plural) == key:

@@ -38,7 +38,7 @@ from kubevisor.server._openapi_pb import MEDIA_TYPE as OPENAPI_V2_PROTOBUF
 from kubevisor.server._openapi_pb import openapi_v2_protobuf
 from kubevisor.server._protobuf import MEDIA_TYPE as PROTOBUF
 from kubevisor.server._protobuf import decode_protobuf_object
-from kubevisor.server._service import PATCH_TYPES, ListResult, ObjectService, RequestOptions
+from kubevisor.server._service import PATCH_TYPES, ListResult, ObjectService, RequestOptions, resource_key
 from kubevisor.server._tables import table
 from kubevisor.server._watch import Entry, Watcher, WatchHub
 
@@ -650,7 +650,7 @@ class Handlers:
         watcher: Watcher | None = None
         try:
             watcher = self.hub.watch(
-                (info.group, info.plural),
+                resource_key(info),
                 namespace=target.namespace if info.namespaced else None,
                 labels=labels,
                 fields=fields,
@@ -695,7 +695,7 @@ class Handlers:
                         chunks.append(self._table_line(info, entry, include_object, first_table))
                         first_table = False
                     else:
-                        chunks.append(entry.line())
+                        chunks.append(self._line(info, entry))
                     sent += 1
                     if sent == initial_count:
                         chunks.append(self._bookmark(info, initial_rv, initial_end=True))
@@ -713,6 +713,22 @@ class Handlers:
             pass
         return response
 
+    def _line(self, info: ResourceInfo, entry: Entry) -> bytes:
+        """The watch line of ``entry`` in ``info``'s form, encoded once per event and form."""
+        line = entry.line()
+        prefix = f'{{"type":"{entry.type}","object":{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'
+        if line.startswith(prefix.encode()):
+            return line
+        key = ("line", info.group, info.version, entry.type, entry.use_prev)
+        cache = entry.event.cache if entry.event is not None else None
+        if cache is not None and key in cache:
+            return cache[key]
+        converted = self.service.served_bytes(info, entry.object_bytes())
+        line = b'{"type":"' + entry.type.encode() + b'","object":' + converted + b"}\n"
+        if cache is not None:
+            cache[key] = line
+        return line
+
     @staticmethod
     def _bookmark(info: ResourceInfo, rv: int, *, initial_end: bool = False) -> bytes:
         meta: dict[str, Any] = {"resourceVersion": str(rv), "creationTimestamp": None}
@@ -726,8 +742,7 @@ class Handlers:
         cache = entry.event.cache if entry.event is not None else None
         if cache is not None and key in cache:
             return cache[key]
-        obj = orjson.loads(entry.object_bytes())
-        obj["apiVersion"] = info.api_version
+        obj = orjson.loads(self.service.served_bytes(info, entry.object_bytes()))
         rv = str(entry.rv)
         body = table(
             info,

@@ -56,6 +56,7 @@ from kubevisor.api._validation import (
     validate_object_meta,
     validate_object_meta_update,
 )
+from kubevisor.server._conversion import converter_for, storage_key, translate_field_label
 from kubevisor.server._registry import ResourceRegistry, Strategy
 from kubevisor.server._schema import SchemaIndex
 from kubevisor.server._storage import (
@@ -101,8 +102,8 @@ class _LostRace(Conflict):
 
 
 def resource_key(info: ResourceInfo) -> ResourceKey:
-    """Objects of every served version of a resource share one storage key."""
-    return (info.group, info.plural)
+    """Objects of every served version of a resource (and both Event APIs) share one storage key."""
+    return storage_key(info)
 
 
 @dataclass
@@ -235,20 +236,35 @@ class ObjectService:
     # ------------------------------------------------------------ encoding
 
     def record_bytes(self, info: ResourceInfo, record: Record) -> bytes:
-        """The stored JSON, converted to ``info``'s version when stored under another one.
+        """A stored object's JSON as ``info`` serves it."""
+        return self.served_bytes(info, record.data)
 
-        Versions of one resource differ here only by apiVersion (conversion ``None``)."""
+    def served_bytes(self, info: ResourceInfo, data: bytes) -> bytes:
+        """Stored JSON as ``info`` serves it: as is when it is already in that form (the common case,
+        recognised by its leading kind and apiVersion), otherwise converted."""
         prefix = f'{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'.encode()
-        if record.data.startswith(prefix):
-            return record.data
-        obj = record.load()
-        obj["apiVersion"] = info.api_version
-        return orjson.dumps(obj)
+        if data.startswith(prefix):
+            return data
+        return orjson.dumps(self._served(info, orjson.loads(data)))
 
     def record_object(self, info: ResourceInfo, record: Record) -> dict[str, Any]:
-        obj = record.load()
+        """A fresh parse of a stored object, as ``info`` serves it."""
+        return self._served(info, record.load())
+
+    @staticmethod
+    def _served(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        converter = converter_for(info)
+        if converter is not None and obj.get("apiVersion") != info.api_version:
+            return converter.from_storage(obj)
         obj["apiVersion"] = info.api_version
         return obj
+
+    @staticmethod
+    def _stored(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """The storage form of a served object; its metadata dict is shared, so the resourceVersion
+        the storage stamps shows in ``obj`` too."""
+        converter = converter_for(info)
+        return converter.to_storage(obj) if converter is not None else obj
 
     @staticmethod
     def _normalise(info: ResourceInfo, body: dict[str, Any]) -> dict[str, Any]:
@@ -304,6 +320,11 @@ class ObjectService:
                 if not strategy.supports_field(label):
                     raise BadRequest(f"field label not supported: {label}")
             name = fields.exact_value("metadata.name")
+            if converter_for(info) is not None:
+                # Labels of the served form name fields of the stored one (regarding.* → involvedObject.*).
+                fields = FieldSelector(
+                    tuple((translate_field_label(info, f), op, v) for f, op, v in fields.terms)
+                )
             if fields.empty:
                 fields = None
         return labels, fields, name
@@ -579,7 +600,7 @@ class ObjectService:
                 raise AlreadyExists.for_resource(info.plural, info.group, meta["name"])
             return obj
         try:
-            self.storage.create(resource_key(info), obj)
+            self.storage.create(resource_key(info), self._stored(info, obj))
         except KeyExistsError:
             raise AlreadyExists.for_resource(info.plural, info.group, meta["name"]) from None
         return obj
@@ -625,8 +646,7 @@ class ObjectService:
         options: RequestOptions,
         subresource: str,
     ) -> dict[str, Any]:
-        old = old_record.load()
-        old["apiVersion"] = info.api_version
+        old = self.record_object(info, old_record)
         meta = obj["metadata"]
         name = old["metadata"]["name"]
         given_rv = meta.get("resourceVersion")
@@ -694,7 +714,7 @@ class ObjectService:
         if options.dry_run:
             return obj
         try:
-            self.storage.update(resource_key(info), obj, expected_rv=old_record.rv)
+            self.storage.update(resource_key(info), self._stored(info, obj), expected_rv=old_record.rv)
         except StaleVersionError:
             raise _LostRace.stale(info.plural, info.group, name) from None
         except KeyNotFoundError:
@@ -707,7 +727,9 @@ class ObjectService:
         if options.dry_run:
             return final
         try:
-            self.storage.delete(resource_key(info), record.namespace, record.name, record.rv, final)
+            self.storage.delete(
+                resource_key(info), record.namespace, record.name, record.rv, self._stored(info, final)
+            )
         except StaleVersionError:
             raise _LostRace.stale(info.plural, info.group, record.name) from None
         except KeyNotFoundError:
@@ -908,7 +930,7 @@ class ObjectService:
             if policy_changed and not options.dry_run:
                 meta["finalizers"] = finalizers
                 try:
-                    self.storage.update(resource_key(info), obj, expected_rv=record.rv)
+                    self.storage.update(resource_key(info), self._stored(info, obj), expected_rv=record.rv)
                 except StaleVersionError:
                     raise Conflict.stale(info.plural, info.group, name) from None
             return obj, False
@@ -928,7 +950,7 @@ class ObjectService:
                 obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
             if not options.dry_run:
                 try:
-                    self.storage.update(resource_key(info), obj, expected_rv=record.rv)
+                    self.storage.update(resource_key(info), self._stored(info, obj), expected_rv=record.rv)
                 except StaleVersionError:
                     raise Conflict.stale(info.plural, info.group, name) from None
             return obj, False

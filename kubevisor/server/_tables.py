@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from kubevisor.api import ResourceInfo, parse_time
+from kubevisor.server._conversion import events_v1_to_core_event
 
 __all__ = ["human_duration", "table", "table_columns", "table_rows"]
 
@@ -609,6 +610,21 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
             _col("Name", priority=1, fmt="name"),
         ],
         _event,
+    ),
+    ("events.k8s.io", "Event"): (
+        [
+            _col("Last Seen"),
+            _col("Type"),
+            _col("Reason"),
+            _col("Object"),
+            _col("Subobject", priority=1),
+            _col("Source", priority=1),
+            _col("Message"),
+            _col("First Seen", priority=1),
+            _col("Count", "integer", priority=1),
+            _col("Name", priority=1, fmt="name"),
+        ],
+        lambda obj, now: _event(events_v1_to_core_event(obj), now),
     ),
     ("coordination.k8s.io", "Lease"): ([_NAME, _col("Holder"), _AGE], _lease),
     ("", "ServiceAccount"): ([_NAME, _col("Secrets", "integer"), _AGE], _serviceaccount),

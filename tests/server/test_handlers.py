@@ -594,3 +594,44 @@ async def test_an_empty_update_strategy_is_defaulted_to_rolling_update(http: aio
     recreate["spec"]["strategy"] = {"type": "Recreate"}
     _, obj, _ = await send(http, "POST", DEPLOYS, recreate)
     assert obj["spec"]["strategy"] == {"type": "Recreate"}
+
+
+async def test_events_written_through_either_api_are_read_through_both(http: aiohttp.ClientSession) -> None:
+    v1 = "/apis/events.k8s.io/v1/namespaces/default/events"
+    core = "/api/v1/namespaces/default/events"
+    regarding = {"kind": "Pod", "name": "web-1", "namespace": "default", "apiVersion": "v1"}
+    new_style = {
+        "metadata": {"name": "e1"},
+        "eventTime": "2024-05-01T12:00:00.000000Z",
+        "reportingController": "example.com/ctl",
+        "reportingInstance": "ctl-1",
+        "action": "Reconcile",
+        "reason": "Synced",
+        "type": "Normal",
+        "note": "all good",
+        "regarding": regarding,
+    }
+    status, created, _ = await send(http, "POST", v1, new_style)
+    assert status == 201 and created["apiVersion"] == "events.k8s.io/v1" and created["note"] == "all good"
+    _, as_core, _ = await send(http, "GET", f"{core}/e1")
+    assert as_core["apiVersion"] == "v1" and as_core["message"] == "all good"
+    assert as_core["involvedObject"] == regarding and as_core["reportingComponent"] == "example.com/ctl"
+    old_style = {
+        "metadata": {"name": "e2"},
+        "involvedObject": regarding,
+        "reason": "Old",
+        "message": "hi",
+        "type": "Normal",
+    }
+    await send(http, "POST", core, old_style)
+    _, listed, _ = await send(http, "GET", f"{v1}?fieldSelector=regarding.name%3Dweb-1,reason%3DOld")
+    assert [(i["metadata"]["name"], i["note"], i["apiVersion"]) for i in listed["items"]] == [
+        ("e2", "hi", "events.k8s.io/v1")
+    ]
+    async with http.get(f"{v1}?watch=1&timeoutSeconds=1") as stream:
+        lines = (await stream.read()).splitlines()
+    watched = [json.loads(line)["object"] for line in lines]
+    assert {(o["metadata"]["name"], o["apiVersion"]) for o in watched} == {
+        ("e1", "events.k8s.io/v1"),
+        ("e2", "events.k8s.io/v1"),
+    }
