@@ -354,6 +354,8 @@ class ObjectService:
             at, start = decode_continue(continue_token)
             if at < storage.compacted:
                 raise Expired(_CONTINUE_TOO_OLD)
+            if at > current:
+                raise BadRequest("continue key is not valid: resource version is in the future")
         else:
             match = resource_version_match or ""
             if match and match not in ("Exact", "NotOlderThan"):

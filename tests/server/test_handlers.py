@@ -635,3 +635,11 @@ async def test_events_written_through_either_api_are_read_through_both(http: aio
         ("e1", "events.k8s.io/v1"),
         ("e2", "events.k8s.io/v1"),
     }
+
+
+async def test_a_malformed_or_forged_continue_token_is_400(http: aiohttp.ClientSession) -> None:
+    from kubevisor.server._service import encode_continue
+
+    await assert_status(http, "GET", f"{CMS}?limit=1&continue=not-a-token", None, 400, "BadRequest")
+    forged = encode_continue(10**9, ("default", "a\x00"))
+    await assert_status(http, "GET", f"{CMS}?limit=1&continue={forged}", None, 400, "BadRequest")
