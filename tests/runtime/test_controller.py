@@ -420,7 +420,7 @@ async def test_a_descendant_no_longer_registered_is_pruned(
 
 
 async def _absent(client: Client, *names: str) -> bool:
-    return all(await _get_cm(client, name) is None for name in names)
+    return all([await _get_cm(client, name) is None for name in names])
 
 
 async def test_a_descendant_of_an_undeclared_kind_is_a_permanent_error(
@@ -456,3 +456,35 @@ async def test_misdeclared_controllers_fail_at_start_naming_the_declaration(
         manager = make_manager()
         manager.add(Controller(Widget, reconcile))
         manager.add(Controller(Widget, reconcile))
+
+
+async def test_descendants_once_applied_and_no_longer_registered_are_pruned_but_adopted_ones_are_kept(
+    client: Client, make_manager: Callable[..., Manager]
+) -> None:
+    """Pruning on its own (no server-side apply needed): children carrying the owner's UID label and
+    controller reference go when not registered; one made by hand without the label stays."""
+
+    async def reconcile(obj: Widget, ctx: Context[Widget]) -> Action:
+        return Action.done()  # registers no descendant
+
+    owner = await client.create(widget("owner"))
+    uid = owner["metadata"]["uid"]
+    reference = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "name": "owner",
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    for name, labelled in (("applied-before", True), ("made-by-hand", False)):
+        child = configmap(name)
+        child["metadata"]["ownerReferences"] = [reference]
+        if labelled:
+            child["metadata"]["labels"] = {OWNER_UID_LABEL: uid, MANAGED_BY_LABEL: "widget.example.com"}
+        await client.create(child)
+    controller = Controller(Widget, reconcile, owns=[CONFIGMAP])
+    async with run(make_manager, controller):
+        await eventually(lambda: _absent(client, "applied-before"))
+        await eventually(lambda: controller.reconciles >= 1)
+    assert await _get_cm(client, "made-by-hand") is not None
