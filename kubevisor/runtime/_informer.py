@@ -404,9 +404,9 @@ class InformerCache:
     controllers ask for it: the shared cache of a manager.
 
     ``await cache.informer(kind, namespace=..., label_selector=...)`` returns the informer for that
-    scope, creating it on first request.  :meth:`supervisor` builds the supervision subtree that runs
-    them (each reports ready once synced); an informer requested while that subtree runs is started
-    in it at once, and the call returns once it is synced.
+    scope, creating it on first request.  :meth:`child_spec` is the supervision subtree that runs
+    them (ready once every one synced); an informer requested while that subtree runs is started in
+    it at once, and the call returns once it is synced.
     """
 
     def __init__(
@@ -438,6 +438,7 @@ class InformerCache:
         return all(informer.synced for informer in self._informers.values())
 
     async def wait_synced(self) -> None:
+        """Return once every informer known now has synced."""
         for informer in list(self._informers.values()):
             await informer.wait_synced()
 
@@ -456,9 +457,8 @@ class InformerCache:
         """The shared informer for this scope.  ``namespace=None`` watches every namespace (the only
         choice for a cluster-scoped kind, for which a namespace is a ``ValueError``)."""
         resource = await self.resource_info(kind)
-        if not resource.namespaced:
-            if namespace is not None:
-                raise ValueError(f"{resource.qualified} is cluster-scoped: it has no namespace {namespace!r}")
+        if not resource.namespaced and namespace is not None:
+            raise ValueError(f"{resource.qualified} is cluster-scoped: it has no namespace {namespace!r}")
         key = InformerKey(
             resource.group,
             resource.version,

@@ -177,3 +177,17 @@ async def test_a_stop_during_start_up_does_not_wait_for_the_caches_to_sync(
         manager.stop()
         await running
         assert not manager.ready
+
+
+async def test_an_informer_requested_while_the_manager_runs_joins_its_tree_already_synced(
+    client: Client, make_manager: Callable[..., Manager]
+) -> None:
+    from tests.runtime.conftest import SECRET
+
+    await client.create(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}
+    )
+    async with make_manager() as manager:
+        secrets = await manager.informers.informer(SECRET, namespace="default")
+        assert secrets.synced and [o["metadata"]["name"] for o in secrets.store] == ["s"]
+        assert manager.ready
