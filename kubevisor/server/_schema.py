@@ -16,6 +16,44 @@ from typing import Any
 __all__ = ["SchemaIndex"]
 
 _REF = "#/definitions/"
+_LENIENT = ".Quantity"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _type_mismatch(value: Any, schema: Mapping[str, Any]) -> str | None:
+    """The Go type ``value`` cannot be decoded into, or ``None`` when it fits."""
+    kind = schema.get("type")
+    if kind is None:
+        if "properties" in schema or "additionalProperties" in schema:
+            kind = "object"
+        else:
+            return None
+    fmt = schema.get("format")
+    if fmt == "int-or-string" or schema.get("x-kubernetes-int-or-string"):
+        ok = isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+        return None if ok else "intstr.IntOrString"
+    if kind == "object":
+        return None if isinstance(value, dict) else "object"
+    if kind == "array":
+        return None if isinstance(value, list) else "array"
+    if kind == "string":
+        return None if isinstance(value, str) else "string"
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "bool"
+    if kind == "integer":
+        return None if isinstance(value, int) and not isinstance(value, bool) else (fmt or "int64")
+    if kind == "number":
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "float64"
+    return None
 
 
 class SchemaIndex:
@@ -43,17 +81,44 @@ class SchemaIndex:
     def unknown_fields(self, obj: Any, definition: str, *, prune: bool) -> list[str]:
         """The paths of unknown fields in ``obj`` (``spec.template.spec.containers[0].foo``), in
         document order.  With ``prune``, they are also removed from ``obj`` in place."""
+        return self.check(obj, definition, prune=prune)[0]
+
+    def check(self, obj: Any, definition: str, *, prune: bool) -> tuple[list[str], list[str]]:
+        """``(unknown field paths, type errors)``.  A type error is a value Go's decoder could not
+        unmarshal (an array where an object belongs, a string for an integer, ...), worded as Go's
+        ``json: cannot unmarshal <json type> into Go struct field <Kind>.<path> of type <type>``."""
         schema = self._definitions.get(definition)
         if schema is None:
-            return []
+            return [], []
         found: list[str] = []
-        self._walk(obj, schema, "", found, prune)
-        return found
+        errors: list[str] = []
+        kind = definition.rsplit(".", 1)[-1]
+        self._walk(obj, schema, "", found, prune, errors, kind)
+        return found, errors
 
-    def _walk(self, value: Any, schema: Mapping[str, Any], path: str, found: list[str], prune: bool) -> None:
+    def _walk(
+        self,
+        value: Any,
+        schema: Mapping[str, Any],
+        path: str,
+        found: list[str],
+        prune: bool,
+        errors: list[str] | None = None,
+        kind: str = "",
+    ) -> None:
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.endswith(_LENIENT):
+            return  # Quantity: a string or a bare number
         schema = self._resolve(schema)
         if not schema or schema.get("x-kubernetes-preserve-unknown-fields"):
             return
+        if errors is not None and value is not None:
+            expected = _type_mismatch(value, schema)
+            if expected is not None:
+                errors.append(
+                    f"json: cannot unmarshal {_json_type(value)} into Go struct field {kind}.{path} of type {expected}"
+                )
+                return
         if isinstance(value, dict):
             properties = schema.get("properties")
             if isinstance(properties, Mapping):
@@ -65,7 +130,7 @@ class SchemaIndex:
                         found.append(sub)
                         unknown.append(key)
                     elif item is not None:
-                        self._walk(item, child, sub, found, prune)
+                        self._walk(item, child, sub, found, prune, errors, kind)
                 if prune:
                     for key in unknown:
                         del value[key]
@@ -74,10 +139,10 @@ class SchemaIndex:
             if isinstance(additional, Mapping):
                 for key, item in value.items():
                     if item is not None:
-                        self._walk(item, additional, f"{path}[{key}]", found, prune)
+                        self._walk(item, additional, f"{path}[{key}]", found, prune, errors, kind)
         elif isinstance(value, list):
             items = schema.get("items")
             if isinstance(items, Mapping):
                 for index, item in enumerate(value):
                     if item is not None:
-                        self._walk(item, items, f"{path}[{index}]", found, prune)
+                        self._walk(item, items, f"{path}[{index}]", found, prune, errors, kind)

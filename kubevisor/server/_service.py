@@ -495,7 +495,12 @@ class ObjectService:
         if definition is None:
             return
         mode = options.field_validation
-        unknown = self._schemas.unknown_fields(body, definition, prune=mode != "Strict")
+        unknown, type_errors = self._schemas.check(body, definition, prune=mode != "Strict")
+        if type_errors:
+            # Undecodable whatever fieldValidation says: upstream fails in the JSON decoder.
+            raise BadRequest(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {type_errors[0]}'
+            )
         if not unknown:
             return
         listed = ", ".join(f'unknown field "{path}"' for path in unknown)

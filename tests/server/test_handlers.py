@@ -643,3 +643,38 @@ async def test_a_malformed_or_forged_continue_token_is_400(http: aiohttp.ClientS
     await assert_status(http, "GET", f"{CMS}?limit=1&continue=not-a-token", None, 400, "BadRequest")
     forged = encode_continue(10**9, ("default", "a\x00"))
     await assert_status(http, "GET", f"{CMS}?limit=1&continue={forged}", None, 400, "BadRequest")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ([], "json: cannot unmarshal array into Go struct field Deployment.spec of type object"),
+        (
+            {"replicas": "3"},
+            "json: cannot unmarshal string into Go struct field Deployment.spec.replicas of type int32",
+        ),
+        (
+            {"paused": "yes"},
+            "json: cannot unmarshal string into Go struct field Deployment.spec.paused of type bool",
+        ),
+    ],
+)
+async def test_values_of_the_wrong_type_are_400_naming_the_field(
+    http: aiohttp.ClientSession, spec: Any, message: str
+) -> None:
+    body = deployment("web")
+    body["spec"] = spec if isinstance(spec, list) else {**body["spec"], **spec}
+    payload = await assert_status(http, "POST", DEPLOYS, body, 400, "BadRequest")
+    assert payload["message"].endswith(message)
+
+
+async def test_quantities_and_int_or_strings_accept_both_forms(http: aiohttp.ClientSession) -> None:
+    body = deployment("web")
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["resources"] = {"limits": {"cpu": 1, "memory": "64Mi"}}
+    body["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "50%"},
+    }
+    status, _, _ = await send(http, "POST", DEPLOYS, body)
+    assert status == 201
