@@ -24,15 +24,14 @@ from kubevisor.server._discovery import (
     version_info,
 )
 from kubevisor.server._openapi import (
-    OPENAPI_V2_PROTOBUF,
-    OPENAPI_V2_PROTOBUF_RESPONSE,
     document_hash,
     group_version_key,
     openapi_v2,
-    openapi_v2_protobuf,
     openapi_v3_document,
     openapi_v3_index,
 )
+from kubevisor.server._openapi_pb import MEDIA_TYPE as OPENAPI_V2_PROTOBUF
+from kubevisor.server._openapi_pb import openapi_v2_protobuf
 
 TODO = ResourceInfo(
     group="example.com",
@@ -319,7 +318,7 @@ class DocumentServer:
         document = openapi_v2(self.resources, builtin_definitions())
         if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", ""):
             body = openapi_v2_protobuf(document)
-            return web.Response(body=body, headers={"Content-Type": OPENAPI_V2_PROTOBUF_RESPONSE})
+            return web.Response(body=body, headers={"Content-Type": "application/octet-stream"})
         return web.json_response(document)
 
     async def openapi_v3_index(self, request: web.Request) -> web.Response:

@@ -35,6 +35,7 @@ from kubevisor.api import (
 from kubevisor.api._builtins import builtin_definitions
 from kubevisor.server import _discovery, _openapi
 from kubevisor.server._openapi_pb import MEDIA_TYPE as OPENAPI_V2_PROTOBUF
+from kubevisor.server._openapi_pb import MEDIA_TYPE_ALTERNATIVE as OPENAPI_V2_PROTOBUF_ALTERNATIVE
 from kubevisor.server._openapi_pb import openapi_v2_protobuf
 from kubevisor.server._protobuf import MEDIA_TYPE as PROTOBUF
 from kubevisor.server._protobuf import decode_protobuf_object
@@ -314,7 +315,12 @@ class Handlers:
         )
 
     async def openapi_v2(self, request: web.Request) -> web.Response:
-        if OPENAPI_V2_PROTOBUF in request.headers.get("Accept", "") or request.path == "/swagger-2.0.0.pb-v1":
+        accept = request.headers.get("Accept", "")
+        if (
+            OPENAPI_V2_PROTOBUF in accept
+            or OPENAPI_V2_PROTOBUF_ALTERNATIVE in accept
+            or request.path == "/swagger-2.0.0.pb-v1"
+        ):
             body = self._cache.get("/openapi/v2#protobuf")
             if body is None:
                 document = _openapi.openapi_v2(self.registry.resources(), self._definitions)

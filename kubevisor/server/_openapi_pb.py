@@ -16,9 +16,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MEDIA_TYPE", "openapi_v2_protobuf"]
+__all__ = ["MEDIA_TYPE", "MEDIA_TYPE_ALTERNATIVE", "openapi_v2_protobuf"]
 
 MEDIA_TYPE = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+#: The same media type without the "@", which some clients send because Go's parser rejects it.
+MEDIA_TYPE_ALTERNATIVE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 
 def _varint(value: int) -> bytes:
