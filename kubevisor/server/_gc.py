@@ -367,6 +367,9 @@ class _Collector:
     by_coords: dict[tuple[ResourceKey, str, str], _Node] = field(default_factory=dict)
     dependents: dict[str, set[_Node]] = field(default_factory=dict)
     """Owner uid → nodes whose ownerReferences name it (whether or not the owner exists)."""
+    absent: dict[str, str] = field(default_factory=dict)
+    """Uid → namespace of owners seen deleted, while dependents still name them: absent whatever
+    their kind (it may stop being served, as when a CRD is deleted with its instances)."""
     unresolved: set[str] = field(default_factory=set)
     """Dependents waiting for an owner kind to be served."""
     reported: set[tuple[str, str]] = field(default_factory=set)
@@ -499,8 +502,9 @@ class _Collector:
         self.nodes.pop(node.uid, None)
         if self.by_coords.get(node.coords) is node:
             del self.by_coords[node.coords]
-        if deleted:
-            for dependent in self.dependents.get(node.uid, ()):
+        if deleted and node.uid in self.dependents:
+            self.absent[node.uid] = node.namespace
+            for dependent in self.dependents[node.uid]:
                 self.queue.add(("delete", dependent.uid))
         for ref in node.owners:
             self._unlink(node, ref.uid)
@@ -511,6 +515,7 @@ class _Collector:
             linked.discard(node)
             if not linked:
                 del self.dependents[owner_uid]
+                self.absent.pop(owner_uid, None)
         owner = self.nodes.get(owner_uid)
         if owner is not None:
             if owner.deleting_dependents:
@@ -566,6 +571,8 @@ class _Collector:
         """The owner ``ref`` names, seen from a dependent in ``namespace`` (``""``: cluster-scoped),
         as a tracked node; ``None`` when absent.  Raises :class:`_Unresolvable` or
         :class:`_InvalidScope`."""
+        if self.absent.get(ref.uid) in ("", namespace):
+            return None  # seen deleted, and it would have resolved from here (scope rules below)
         info = self._owner_info(ref)
         if info.namespaced and not namespace:
             raise _InvalidScope(ref.kind)

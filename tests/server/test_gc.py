@@ -17,10 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kubevisor.api import ResourceInfo
 from kubevisor.server import (
     APIServer,
     GarbageCollector,
     NamespaceController,
+    RequestOptions,
     ServerOptions,
     ServiceAccountController,
 )
@@ -417,10 +419,25 @@ async def test_an_owner_of_an_unknown_kind_blocks_collection(api: Api, api_serve
     await configmap(api, "sentinel", missing)
     await eventually(lambda: api.gone(cm("sentinel")))
     assert not await api.gone(cm("waits"))
-    from kubevisor.api import ResourceInfo
-
     api_server.add_resource(ResourceInfo("example.com", "v1", "Widget", "widgets", "widget", True))
     await eventually(lambda: api.gone(cm("waits")))
+
+
+async def test_dependents_of_a_deleted_owner_go_even_if_its_kind_stops_being_served(
+    api: Api, api_server: APIServer
+) -> None:
+    widgets = ResourceInfo("example.com", "v1", "Widget", "widgets", "widget", True)
+    api_server.add_resource(widgets)
+    owner = await api.create(
+        "/apis/example.com/v1/namespaces/default/widgets",
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+    )
+    await configmap(api, "dep", ref(owner))
+    # As when a CRD goes with its instances: the owner is deleted, then its kind is no longer served
+    # before the collector gets to the dependent.
+    await api_server.service.delete(widgets, "default", "w", {}, RequestOptions())
+    api_server.registry.remove("example.com", "v1", "widgets")
+    await eventually(lambda: api.gone(cm("dep")))
 
 
 @pytest.fixture
