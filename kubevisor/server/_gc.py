@@ -63,7 +63,7 @@ from kubevisor.api import (
     format_time,
     split_api_version,
 )
-from kubevisor.server._service import RequestOptions
+from kubevisor.server._service import RequestOptions, resource_key
 from kubevisor.server._storage import DELETED, Event, Record, ResourceKey
 
 if TYPE_CHECKING:
@@ -429,7 +429,7 @@ class _Collector:
             keys: dict[ResourceKey, list[ResourceInfo]] = {}
             for info in self.server.registry.resources():
                 kinds.setdefault((info.group, info.kind), []).append(info)
-                keys.setdefault((info.group, info.plural), []).append(info)
+                keys.setdefault(resource_key(info), []).append(info)
             self._kinds, self._keys = kinds, keys
         return self._kinds, self._keys
 
@@ -447,7 +447,13 @@ class _Collector:
         the object's own version so that no field of a newer version is pruned."""
         infos = self._index()[1].get(key, [])
         _, version = split_api_version(api_version)
-        return next((i for i in infos if i.version == version), infos[0] if infos else None)
+        for candidate in (
+            next((i for i in infos if i.api_version == api_version), None),
+            next((i for i in infos if i.version == version), None),
+        ):
+            if candidate is not None:
+                return candidate
+        return infos[0] if infos else None
 
     # ------------------------------------------------------------------ graph upkeep
 
@@ -576,7 +582,7 @@ class _Collector:
         info = self._owner_info(ref)
         if info.namespaced and not namespace:
             raise _InvalidScope(ref.kind)
-        coords = ((info.group, info.plural), namespace if info.namespaced else "", ref.name)
+        coords = (resource_key(info), namespace if info.namespaced else "", ref.name)
         node = self.by_coords.get(coords)
         if node is not None:
             return node if node.uid == ref.uid else None
@@ -825,7 +831,7 @@ class _Collector:
             return ""
         storage = self.server.storage
         assert storage is not None
-        for record in storage.list_records((info.group, info.plural)):
+        for record in storage.list_records(resource_key(info)):
             if record.name == ref.name and record.namespace != namespace:
                 if (record.load().get("metadata") or {}).get("uid") == ref.uid:
                     return record.namespace

@@ -41,7 +41,7 @@ from kubevisor.api import (
     format_time,
 )
 from kubevisor.server._gc import RetryLater, WorkQueue, run_workers
-from kubevisor.server._service import RequestOptions
+from kubevisor.server._service import RequestOptions, resource_key
 from kubevisor.server._storage import DELETED, Event, Record, ResourceKey
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ class _Lifecycle:
         seen: set[ResourceKey] = set()
         out: list[ResourceInfo] = []
         for info in self.server.registry.resources():
-            key = (info.group, info.plural)
+            key = resource_key(info)
             if info.namespaced and "delete" in info.verbs and "list" in info.verbs and key not in seen:
                 seen.add(key)
                 out.append(info)
@@ -233,7 +233,7 @@ class _Lifecycle:
         content = _Content()
         options = _request("namespace-controller")
         for info in self._content_resources():
-            key = (info.group, info.plural)
+            key = resource_key(info)
             records = storage.list_records(key, namespace)
             if not records:
                 continue

@@ -172,14 +172,25 @@ async def test_deleting_a_namespace_deletes_everything_in_it(api: Api, api_serve
             f"/apis/example.com/v1/namespaces/{ns}/widgets",
             {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
         )
+        await api.create(
+            f"{NAMESPACES}/{ns}/events",
+            {
+                "metadata": {"name": "e"},
+                "involvedObject": {"kind": "ConfigMap", "name": "settings", "namespace": ns},
+                "reason": "Created",
+                "message": "created",
+                "type": "Normal",
+            },
+        )
     status, body = await api.call("DELETE", f"{NAMESPACES}/doomed")
     assert status == 200
     assert body["metadata"]["deletionTimestamp"] and body["status"]["phase"] == "Terminating"
     await eventually(lambda: api.gone(f"{NAMESPACES}/doomed"))
-    for path in ("configmaps/settings", "secrets/token", "serviceaccounts/default"):
+    for path in ("configmaps/settings", "secrets/token", "serviceaccounts/default", "events/e"):
         assert await api.gone(f"{NAMESPACES}/doomed/{path}")
     assert await api.gone("/apis/example.com/v1/namespaces/doomed/widgets/w")
     assert not await api.gone(f"{cms('bystander')}/settings")
+    assert not await api.gone("/apis/events.k8s.io/v1/namespaces/bystander/events/e")
     assert not await api.gone("/apis/example.com/v1/namespaces/bystander/widgets/w")
 
 
