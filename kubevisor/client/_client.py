@@ -35,6 +35,9 @@ __all__ = [
     "PropagationPolicy",
 ]
 
+_PREFIX_CACHE_SIZE: Final = 4096
+"""Cached collection paths per client: bounded, as namespaces come and go."""
+
 ALL_NAMESPACES: Final = "*"
 """Pass as ``namespace`` to list, watch or delete a collection across every namespace."""
 
@@ -189,6 +192,7 @@ class Client:
         self.options: ClientOptions = options if options is not None else ClientOptions()
         self.transport = Transport(self.config, self.options, clock=clock, wall_clock=wall_clock, rng=rng)
         self.discovery = Discovery(self.transport)
+        self._prefixes: dict[tuple[int, str | None], tuple[ResourceInfo, str]] = {}
 
     @property
     def namespace(self) -> str:
@@ -269,19 +273,31 @@ class Client:
             )
         return namespace or from_obj or self.config.namespace
 
-    @staticmethod
     def _path(
-        info: ResourceInfo, namespace: str | None, name: str | None = None, subresource: str | None = None
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str | None = None,
+        subresource: str | None = None,
     ) -> str:
-        segments = ["apis", info.group, info.version] if info.group else ["api", info.version]
-        if namespace is not None:
-            segments += ["namespaces", namespace]
-        segments.append(info.plural)
-        if name is not None:
-            segments.append(name)
-            if subresource:
-                segments.append(subresource)
-        return Transport.path(*segments)
+        # The collection part (group, version, namespace, plural) is the same for every request to
+        # one kind in one namespace: it is escaped once and cached, keyed by the identity of the
+        # (immutable) ResourceInfo, which the entry keeps alive so that the identity stays valid.
+        key = (id(info), namespace)
+        entry = self._prefixes.get(key)
+        if entry is None or entry[0] is not info:
+            segments = ["apis", info.group, info.version] if info.group else ["api", info.version]
+            if namespace is not None:
+                segments += ["namespaces", namespace]
+            segments.append(info.plural)
+            if len(self._prefixes) >= _PREFIX_CACHE_SIZE:
+                self._prefixes.clear()
+            entry = self._prefixes[key] = (info, Transport.path(*segments))
+        if name is None:
+            return entry[1]
+        if subresource:
+            return entry[1] + Transport.path(name, subresource)
+        return entry[1] + Transport.path(name)
 
     @staticmethod
     def _converter(target: _Target) -> Callable[[Obj], Any]:
@@ -1047,7 +1063,7 @@ class _LazyWatch(Watch[Any]):
         if not self._path:
             target = await self._client._target(self._kind)
             info = target.info
-            self._path = Client._path(
+            self._path = self._client._path(
                 info, self._client._namespace(info, self._namespace_arg, allow_all=True)
             )
             self._convert = Client._converter(target)
