@@ -321,27 +321,76 @@ def kubectl_binary() -> str | None:
     return os.environ.get("KUBECTL") or shutil.which("kubectl")
 
 
-@pytest.mark.kubectl
-@pytest.mark.skipif(kubectl_binary() is None, reason="kubectl is not installed")
-async def test_kubectl_delete_namespace_returns_once_it_is_gone(
-    api: Api, api_server: APIServer, tmp_path: Path
-) -> None:
-    config = api_server.write_kubeconfig(tmp_path / "kubeconfig")
-    binary = kubectl_binary()
-    assert binary is not None
+Kubectl = Callable[..., Awaitable[str]]
 
-    async def kubectl(*args: str) -> str:
+
+@pytest.fixture
+def kubectl(api_server: APIServer, tmp_path: Path) -> Kubectl:
+    binary = kubectl_binary()
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    config = api_server.write_kubeconfig(tmp_path / "kubeconfig")
+
+    async def run(*args: str, stdin: str | None = None) -> str:
         proc = await asyncio.create_subprocess_exec(
             binary,
             *args,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "KUBECONFIG": str(config)},
         )
-        out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+        out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), DEADLINE)
         assert proc.returncode == 0, f"kubectl {' '.join(args)}: {err.decode()}"
         return out.decode()
 
+    return run
+
+
+HELD = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: held
+  namespace: guarded
+  finalizers: [example.com/hold]
+data: {a: b}
+"""
+
+
+@pytest.mark.kubectl
+async def test_kubectl_sees_finalized_content_hold_a_namespace_then_waits_for_it_to_go(
+    api: Api, kubectl: Kubectl
+) -> None:
+    await kubectl("create", "namespace", "guarded")
+    await kubectl("apply", "-f", "-", stdin=HELD)
+    await kubectl("delete", "namespace", "guarded", "--wait=false")
+
+    async def reported() -> bool:
+        namespace = await api.get(f"{NAMESPACES}/guarded")
+        assert namespace is not None
+        return conditions(namespace).get("NamespaceFinalizersRemaining", {}).get("status") == "True"
+
+    await eventually(reported)
+    assert await kubectl("get", "namespace", "guarded", "-o", "jsonpath={.status.phase}") == "Terminating"
+    described = await kubectl("describe", "namespace", "guarded")
+    assert "SomeFinalizersRemain" in described
+    await kubectl(
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "guarded",
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+    )
+    await kubectl("wait", "--for=delete", "namespace/guarded", "--timeout=20s")
+    assert await api.gone(f"{NAMESPACES}/guarded")
+
+
+@pytest.mark.kubectl
+async def test_kubectl_delete_namespace_returns_once_it_is_gone(api: Api, kubectl: Kubectl) -> None:
     await kubectl("create", "namespace", "scratch")
     await kubectl("create", "configmap", "settings", "-n", "scratch", "--from-literal=a=b")
     await kubectl("create", "deployment", "web", "-n", "scratch", "--image=nginx:1.25")
