@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -44,6 +44,7 @@ __all__ = [
 
 Obj = dict[str, Any]
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 EventType = Literal["Normal", "Warning"]
 
@@ -108,11 +109,15 @@ def to_wire(value: Any) -> Any:
     from the server is written back exactly and nothing else is invented)."""
     if value is None or isinstance(value, dict):
         return value
+    # Looked up on the class first: a pydantic instance answers a missing attribute through its
+    # __getattr__, which costs more than the whole dump of a small model.
+    if callable(getattr(type(value), "to_wire", None)):
+        return value.to_wire()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude=_exclusions(value))
     to_wire_method = getattr(value, "to_wire", None)
     if callable(to_wire_method):
         return to_wire_method()
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude=_exclusions(value))
     raise TypeError(
         f"cannot serialise {type(value).__name__}: expected a dict, a TypedResource or a pydantic model"
     )
@@ -161,6 +166,23 @@ def _nested_exclusions(value: Any) -> Any:
 
 
 _NO_DEFAULT: Any = object()
+
+_ATOMIC: Final = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _copy_model(model: M) -> M:
+    """A deep copy of a pydantic model: a shallow copy whose non-scalar values are copied in turn.
+    Several times faster than ``model_copy(deep=True)`` for the mostly scalar models statuses are;
+    unlike ``copy.deepcopy`` it does not preserve aliasing between two fields (no status shares one
+    mutable value between fields)."""
+    new = model.model_copy()
+    for values in (new.__dict__, new.__pydantic_extra__, new.__pydantic_private__):
+        if not values:
+            continue
+        for key, value in values.items():
+            if type(value) not in _ATOMIC:
+                values[key] = _copy_model(value) if isinstance(value, BaseModel) else copy.deepcopy(value)
+    return new
 
 
 def _json_copy(value: Any) -> Any:
@@ -358,9 +380,8 @@ class Context(Generic[T]):
                 # Validating the stored status again is several times faster than a deep copy of the
                 # model, and yields what the reconcile's object held before it could mutate it.
                 return type(current).model_validate(stored)
-            model_copy = getattr(current, "model_copy", None)
-            if callable(model_copy):
-                return model_copy(deep=True)
+            if isinstance(current, BaseModel):
+                return _copy_model(current)
             return copy.deepcopy(current)
         stored = self._wire.get("status")
         return _json_copy(stored) if isinstance(stored, dict) else {}
