@@ -41,6 +41,7 @@ from kubevisor.api import (
 from kubevisor.client import Client, MonotonicClock, Preconditions, UnknownKind
 from kubevisor.runtime._context import Action, Context, PermanentError
 from kubevisor.runtime._daemons import Daemon, DaemonContext, Timer, kind_key
+from kubevisor.runtime._deadlines import Deadlines
 from kubevisor.runtime._informer import Informer, InformerCache, KindRef
 from kubevisor.runtime._predicates import Predicate
 from kubevisor.runtime._queue import QueueShutDown, RateLimiter, WorkQueue, WorkQueueOptions, run_workers
@@ -77,6 +78,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("kubevisor.runtime")
+_reconcile_log = logging.getLogger("kubevisor.reconcile")
 
 Obj = dict[str, Any]
 
@@ -291,6 +293,7 @@ class Controller:
         typed = not isinstance(kind, ResourceInfo | GroupVersionKind)
         self._convert: Callable[[Obj], Any] = kind.from_wire if typed else (lambda wire: wire)  # type: ignore[union-attr]
         self._rate_limiter = rate_limiter
+        self._deadlines = Deadlines(self.options.reconcile_timeout)
         self._host: _Host | None = None
         self.resource: ResourceInfo | None = None
         self.primary: Informer | None = None
@@ -301,7 +304,6 @@ class Controller:
         self._draining = False
         self._drained = asyncio.Event()
         self._in_flight = 0
-        self._m_active: Any = None
         self._m_errors: Any = None
         self._m_duration: Any = None
         self._m_outcomes: dict[str, Any] = {}
@@ -370,8 +372,8 @@ class Controller:
         # what a prometheus_client update costs.
         metrics = host.metrics
         metrics.max_workers.labels(self.name).set(opts.workers)
-        self._m_active = metrics.active_workers.labels(self.name)
-        self._m_active.set(0)
+        # Read when scraped: an inc and a dec under the gauge's lock per reconcile cost more.
+        metrics.active_workers.labels(self.name).set_function(lambda: self._in_flight)
         self._m_errors = metrics.reconcile_errors.labels(self.name)
         self._m_duration = metrics.reconcile_duration.labels(self.name)
         self._m_outcomes = {
@@ -479,8 +481,6 @@ class Controller:
         host = self._host
         assert host is not None and self.queue is not None
         self._in_flight += 1
-        active = self._m_active
-        active.inc()
         started = time.perf_counter()
         outcome: str | None = None
         try:
@@ -497,7 +497,6 @@ class Controller:
             outcome = _Outcome.ERROR
         finally:
             self._in_flight -= 1
-            active.dec()
             if self._draining and self._in_flight == 0:
                 self._drained.set()
         if outcome is not None:
@@ -508,9 +507,7 @@ class Controller:
                 self._m_errors.inc()
 
     def _logger(self, ref: ObjectRef) -> logging.LoggerAdapter[logging.Logger]:
-        return logging.LoggerAdapter(
-            logging.getLogger("kubevisor.reconcile"), {"controller": self.name, "object": str(ref)}
-        )
+        return logging.LoggerAdapter(_reconcile_log, {"controller": self.name, "object": str(ref)})
 
     async def _process(self, ref: ObjectRef) -> str | None:
         """One reconcile of ``ref``; returns the outcome label (``None``: nothing was reconciled)."""
@@ -551,7 +548,7 @@ class Controller:
         )
         timeout = self.options.reconcile_timeout
         try:
-            async with asyncio.timeout(timeout) as scope:
+            async with self._deadlines.scope() as scope:
                 action = await self.reconcile(obj, ctx)
         except PermanentError as exc:
             self._record_events(wire, ctx)
@@ -639,7 +636,7 @@ class Controller:
         )
         timeout = self.options.reconcile_timeout
         try:
-            async with asyncio.timeout(timeout) as scope:
+            async with self._deadlines.scope() as scope:
                 await self.cleanup(obj, ctx)
         except PermanentError as exc:
             self._record_events(wire, ctx)

@@ -125,14 +125,17 @@ class _QueueMetrics:
 
     def __init__(self, metrics: RuntimeMetrics, name: str) -> None:
         # Children bound once: label lookups are the expensive part of a prometheus_client update.
-        self._depth = metrics.queue_depth.labels(name)
+        # The depth changes twice per key; it is read when scraped rather than stored under the
+        # gauge's lock at every change.
+        self._depth = 0
+        metrics.queue_depth.labels(name).set_function(lambda: self._depth)
         self._adds = metrics.queue_adds.labels(name)
         self._latency = metrics.queue_latency.labels(name)
         self._work = metrics.queue_work.labels(name)
         self._retries = metrics.queue_retries.labels(name)
 
     def depth(self, depth: int) -> None:
-        self._depth.set(depth)
+        self._depth = depth
 
     def added(self, key: ObjectRef) -> None:
         self._adds.inc()
