@@ -157,7 +157,9 @@ class _InformerMetrics:
         self._metrics = metrics
         self._resource = resource
         self._restarts = metrics.watch_restarts.labels(resource)
-        self._objects = metrics.informer_objects.labels(resource)
+        # Reported after every watch event; read when scraped instead of set under a lock each time.
+        self._objects = 0
+        metrics.informer_objects.labels(resource).set_function(lambda: self._objects)
 
     def relisted(self, reason: str) -> None:
         self._metrics.relists.labels(self._resource, reason).inc()
@@ -166,4 +168,4 @@ class _InformerMetrics:
         self._restarts.inc(count)
 
     def objects(self, count: int) -> None:
-        self._objects.set(count)
+        self._objects = count

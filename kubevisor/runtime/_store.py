@@ -179,11 +179,13 @@ class Store:
     def upsert(self, obj: Obj) -> Obj | None:
         """Insert or replace ``obj``; return the previous version, if any."""
         ref = ObjectRef.of(obj)
-        old = self._items.get(ref)
-        if old is not None:
-            self._unindex(ref, old)
-        self._items[ref] = obj
-        self._index(ref, obj)
+        items = self._items
+        old = items.get(ref)
+        items[ref] = obj
+        if old is None:
+            self._index(ref, obj)
+        else:
+            self._reindex(ref, old, obj)
         return old
 
     def remove(self, ref: ObjectRef) -> Obj | None:
@@ -221,6 +223,32 @@ class Store:
         for name, func in self._index_funcs.items():
             entries = self._indexes[name]
             for value in func(obj):
+                bucket = entries.get(value)
+                if bucket is None:
+                    entries[value] = {ref}
+                else:
+                    bucket.add(ref)
+
+    def _reindex(self, ref: ObjectRef, old: Obj, new: Obj) -> None:
+        # Most updates (status writes, spec edits) leave every index value as it was: compare the
+        # values and touch the buckets only for an index that changed.  An index bucket can hold
+        # thousands of references (every object of a namespace), so the saving is the set updates.
+        indexes = self._indexes
+        for name, func in self._index_funcs.items():
+            before, after = func(old), func(new)
+            if type(before) is type(after) and before == after:
+                continue
+            entries = indexes[name]
+            after = set(after)
+            for value in before:
+                if value in after:
+                    continue
+                bucket = entries.get(value)
+                if bucket is not None:
+                    bucket.discard(ref)
+                    if not bucket:
+                        del entries[value]
+            for value in after:
                 bucket = entries.get(value)
                 if bucket is None:
                     entries[value] = {ref}
