@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 _PREFIX_CACHE_SIZE: Final = 4096
-"""Cached collection paths per client: bounded, as namespaces come and go."""
+"""Entries in each of a client's caches of collection paths and targets (bounded: namespaces and
+discovered kinds come and go)."""
 
 ALL_NAMESPACES: Final = "*"
 """Pass as ``namespace`` to list, watch or delete a collection across every namespace."""
@@ -193,6 +194,7 @@ class Client:
         self.transport = Transport(self.config, self.options, clock=clock, wall_clock=wall_clock, rng=rng)
         self.discovery = Discovery(self.transport)
         self._prefixes: dict[tuple[int, str | None], tuple[ResourceInfo, str]] = {}
+        self._targets: dict[int, _Target] = {}
 
     @property
     def namespace(self) -> str:
@@ -222,7 +224,13 @@ class Client:
 
     async def _target(self, kind: Any) -> _Target:
         if isinstance(kind, ResourceInfo):
-            return _Target(kind, None, False)
+            # One per ResourceInfo, as it is immutable (a frozen dataclass costs a microsecond to build).
+            target = self._targets.get(id(kind))
+            if target is None or target.info is not kind:
+                if len(self._targets) >= _PREFIX_CACHE_SIZE:
+                    self._targets.clear()
+                target = self._targets[id(kind)] = _Target(kind, None, False)
+            return target
         if isinstance(kind, GroupVersionKind):
             return _Target(await self.discovery.resource_for_kind(kind), None, True)
         if is_typed_class(kind):
@@ -709,7 +717,8 @@ class Client:
         are for built-in kinds; custom resources answer 415.
         """
         _check_name(name)
-        patch_type = PatchType(patch_type)
+        if type(patch_type) is not PatchType:
+            patch_type = PatchType(patch_type)
         body: Any = patch if isinstance(patch, list | dict) else _wire(patch)
         if patch_type is PatchType.JSON and not isinstance(body, list):
             raise ValueError("a JSON patch (RFC 6902) is a list of operations")

@@ -290,6 +290,8 @@ class Transport:
         return None
 
     def _report_warnings(self, headers: Mapping[str, str] | CIMultiDictProxy[str]) -> None:
+        if "Warning" not in headers:
+            return  # nearly every response: one lookup
         getall = getattr(headers, "getall", None)
         values = (
             getall("Warning", [])
