@@ -633,9 +633,9 @@ class Operator:
         await self.manager(client, options, namespace=namespace).run()
 
     async def install_crds(self, client: Client) -> list[str]:
-        """Create (or replace) the operator's CRDs and wait until each is ``Established``, i.e.
-        served; returns their names.  For development and tests: in production CRDs are installed
-        with the manifests, not by the operator.  Waits as long as it takes (bound it with
+        """Create the operator's CRDs (replacing one that differs) and wait until each is
+        ``Established``, i.e. served; returns their names.  For development and tests: in production
+        CRDs are installed with the manifests, not by the operator.  Waits as long as it takes (bound it with
         ``asyncio.timeout``); raises :class:`~kubevisor.client.UnknownKind` when the server does not
         serve CustomResourceDefinitions."""
         names = []
@@ -645,8 +645,9 @@ class Operator:
                 await client.create(crd, field_manager=self.name)
             except AlreadyExists:
                 current = await client.get(CRD_KIND, name)
-                crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                await client.replace(crd, field_manager=self.name)
+                if not _contains(current.get("spec"), crd["spec"]):
+                    crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    await client.replace(crd, field_manager=self.name)
             names.append(name)
         for name in names:
             await _wait_established(client, name)
@@ -660,6 +661,20 @@ def _gvk(kind: Any) -> GroupVersionKind:
         return kind.gvk
     info: ResourceInfo = kind.resource_info()
     return info.gvk
+
+
+def _contains(live: Any, desired: Any) -> bool:
+    """Whether ``live`` holds every field of ``desired`` with the same value (the server may have
+    added defaults): then replacing it would change nothing."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(k in live and _contains(live[k], v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(_contains(a, b) for a, b in zip(live, desired, strict=True))
+        )
+    return bool(live == desired)
 
 
 def _established(crd: Mapping[str, Any] | None) -> bool:
