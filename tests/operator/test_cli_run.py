@@ -19,7 +19,7 @@ from kubevisor.cli import main
 from kubevisor.client import Client, ClientOptions, load_config
 from kubevisor.operator import Operator
 from kubevisor.runtime import Action, Context
-from kubevisor.testing import wait_for_list
+from kubevisor.testing import EmbeddedServer, wait_for, wait_for_list
 
 CONFIG_MAP = GroupVersionKind("", "v1", "ConfigMap")
 EVENT = GroupVersionKind("", "v1", "Event")
@@ -147,3 +147,48 @@ def test_run_rejects_a_target_that_is_not_an_operator(target: str, message: str)
     result = CliRunner().invoke(main, ["run", target])
     assert result.exit_code == 2
     assert message in result.output
+
+
+LEASE = GroupVersionKind("coordination.k8s.io", "v1", "Lease")
+
+
+async def test_run_against_a_cluster_leads_through_a_lease_and_releases_it_on_sigterm(
+    tmp_path: Path, kubevisor_server: EmbeddedServer, kube_client: Client, namespace: str
+) -> None:
+    kubeconfig = kubevisor_server.write_kubeconfig(tmp_path / "kubeconfig")
+    proc = kubevisor(
+        "run",
+        "tests.operator.test_cli_run:greeter",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--namespace",
+        namespace,
+        "--metrics-port",
+        "0",
+    )
+    try:
+        [*_, starting] = read_until(proc, "operator greeter starting")
+        assert f"(namespace {namespace}, leader election on Lease {namespace}/greeter)" in starting
+        lease = await wait_for(
+            kube_client,
+            LEASE,
+            "greeter",
+            lambda lease: lease["spec"].get("holderIdentity"),
+            namespace=namespace,
+        )
+        await kube_client.create(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "world", "namespace": namespace}}
+        )
+        await wait_for_list(
+            kube_client,
+            EVENT,
+            lambda events: any(e["message"] == "hello, world" for e in events),
+            namespace=namespace,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest
+    released = await kube_client.get(LEASE, "greeter", namespace=namespace)
+    assert not released["spec"].get("holderIdentity")  # released for an immediate handover
+    assert released["metadata"]["uid"] == lease["metadata"]["uid"]
