@@ -212,6 +212,7 @@ def _free_port() -> int:
 
 
 async def _run(operator: Operator, settings: _RunSettings) -> None:
+    from kubevisor.api import AlreadyExists
     from kubevisor.client import Client, ClientOptions, config_from_kubeconfig, load_config
     from kubevisor.server import APIServer, ServerOptions, default_controllers
 
@@ -243,6 +244,15 @@ async def _run(operator: Operator, settings: _RunSettings) -> None:
                 ) from None
             if names:
                 console.print(f"installed CRDs: {', '.join(names)} (established)")
+            if settings.namespace is not None:
+                # A fresh server has only the default namespaces; the operator's must exist to be used.
+                try:
+                    await client.create(
+                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": settings.namespace}}
+                    )
+                    console.print(f"created namespace {settings.namespace}")
+                except AlreadyExists:
+                    pass
             await _run_operator(operator, client, settings, "default", console)
     finally:
         await server.stop()

@@ -77,6 +77,8 @@ async def test_run_dev_reconciles_on_an_embedded_server_and_drains_on_sigterm(tm
         "run",
         "tests.operator.test_cli_run:greeter",
         "--dev",
+        "--namespace",
+        "hello",
         "--kubeconfig",
         str(kubeconfig),
         "--metrics-port",
@@ -85,15 +87,18 @@ async def test_run_dev_reconciles_on_an_embedded_server_and_drains_on_sigterm(tm
     try:
         lines = read_until(proc, "operator greeter starting")
         assert f"export KUBECONFIG={kubeconfig.resolve()}" in lines
-        assert "(all namespaces);" in lines[-1]  # no leader election with --dev
+        assert "created namespace hello" in lines
+        assert "(namespace hello);" in lines[-1]  # no leader election with --dev
         metrics = lines[-1].rsplit("metrics at ", 1)[1]
         async with Client(load_config(kubeconfig), ClientOptions(qps=None)) as client:
-            await client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "world"}})
+            await client.create(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "world", "namespace": "hello"}}
+            )
             await wait_for_list(
                 client,
                 EVENT,
                 lambda events: any(e["message"] == "hello, world" for e in events),
-                namespace="default",
+                namespace="hello",
             )
         async with aiohttp.ClientSession() as http:
             async with http.get(metrics.replace("/metrics", "/readyz")) as response:
