@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -105,10 +106,11 @@ class Declaration:
         try:
             file = inspect.getsourcefile(fn) or "<unknown>"
             line = inspect.getsourcelines(fn)[1]
-            location = f"{file}:{line}"
         except (OSError, TypeError):
-            location = "<unknown>"
-        return cls(decorator, name, location)
+            return cls(decorator, name, "<unknown>")
+        # Relative to the working directory when below it: what an editor or a terminal opens.
+        relative = os.path.relpath(file) if os.path.isabs(file) else file
+        return cls(decorator, name, f"{file if relative.startswith('..') else relative}:{line}")
 
 
 @dataclass(frozen=True, slots=True)

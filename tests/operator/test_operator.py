@@ -5,7 +5,7 @@ timer, mapped watches, namespace scope)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import os
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from kubevisor.testing import running, wait_for, wait_gone
 
 from .conftest import Gizmo, gizmo
 
-HERE = str(Path(__file__))
+HERE = os.path.relpath(__file__)  # declarations name files relative to the working directory
 CONFIG_MAP = GroupVersionKind("", "v1", "ConfigMap")
 SECRET = GroupVersionKind("", "v1", "Secret")
 NAMESPACE = GroupVersionKind("", "v1", "Namespace")
