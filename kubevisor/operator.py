@@ -73,6 +73,7 @@ from kubevisor.supervisor import Restart
 __all__ = ["CRD_KIND", "Declaration", "Operator", "PolicyRule"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound=type[Resource])
 
 CRD_KIND = GroupVersionKind("apiextensions.k8s.io", "v1", "CustomResourceDefinition")
 """The kind :meth:`Operator.install_crds` writes."""
@@ -190,10 +191,6 @@ def _builtins_by_gvk() -> Mapping[GroupVersionKind, ResourceInfo]:
     return {info.gvk: info for info in builtin_resources()}
 
 
-def _qualified(group: str, kind: str) -> str:
-    return f"{kind}.{group}" if group else kind
-
-
 async def _noop_reconcile(obj: Any, ctx: Context[Any]) -> Action:
     """The reconcile of a kind declared only for its cleanup, daemons or timers."""
     return Action.done()
@@ -236,7 +233,7 @@ class Operator:
     # ------------------------------------------------------------------------------------------------
     # declarations
 
-    def resource(self, cls: type[Resource]) -> type[Resource]:
+    def resource(self, cls: R) -> R:
         """Add a typed resource to the operator's CRDs (usable as a class decorator).  ``TypeError``
         for something that is not a concrete :class:`~kubevisor.resource.Resource` subclass."""
         if not (isinstance(cls, type) and issubclass(cls, Resource) and cls.__resource__ is not None):
@@ -244,6 +241,11 @@ class Operator:
         if cls not in self._resources:
             self._resources.append(cls)
         return cls
+
+    def _include(self, kind: Any) -> None:
+        """Add ``kind`` to the CRDs when it is a typed resource of ours (a Resource subclass)."""
+        if isinstance(kind, type) and issubclass(kind, Resource) and kind.__resource__ is not None:
+            self.resource(kind)
 
     def _entry(self, kind: KindRef, declaration: str) -> _KindEntry:
         try:
@@ -255,8 +257,7 @@ class Operator:
             entry = self._kinds[key] = _KindEntry(kind)
         elif _is_typed(kind) and not _is_typed(entry.kind):
             entry.kind = kind  # a typed class gives the reconcile typed objects: prefer it
-        if _is_typed(kind) and issubclass(kind, Resource):  # type: ignore[arg-type]
-            self.resource(kind)  # type: ignore[arg-type]
+        self._include(kind)
         return entry
 
     def reconciler(
@@ -293,8 +294,7 @@ class Operator:
                     _group_kind(target)
                 except DeclarationError as exc:
                     raise DeclarationError(f"{declaration}: owns {exc}") from None
-                if _is_typed(target) and issubclass(target, Resource):  # type: ignore[arg-type]
-                    self.resource(target)  # type: ignore[arg-type]
+                self._include(target)
             entry.reconcile = fn
             entry.reconcile_declaration = declaration
             entry.owns = tuple(o if isinstance(o, Owns) else Owns(o) for o in owns)
@@ -415,8 +415,7 @@ class Operator:
                     declaration,
                 )
             )
-            if _is_typed(kind) and issubclass(kind, Resource):  # type: ignore[arg-type]
-                self.resource(kind)  # type: ignore[arg-type]
+            self._include(kind)
             return fn
 
         return register
