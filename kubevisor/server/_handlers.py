@@ -164,6 +164,7 @@ def _request_options(request: web.Request) -> RequestOptions:
         field_validation=validation,
         field_manager=request.query.get("fieldManager"),
         user_agent=request.headers.get("User-Agent", ""),
+        force=_bool_query(request, "force"),
     )
 
 
@@ -460,7 +461,8 @@ class Handlers:
                 )
                 return json_response(scale, warnings=options.warnings)
             obj = await self.service.patch(info, namespace, name, media, patch, options, target.subresource)
-            return self._object_response(request, info, obj, 200, options)
+            code = 201 if options.created and not options.dry_run else 200
+            return self._object_response(request, info, obj, code, options)
         data = await _read_body(request, self.options.max_body_bytes)
         body = decode_body(data, self._body_type(request)) if data.strip() else None
         delete_options = _delete_options(request, body)

@@ -96,6 +96,16 @@ class Strategy:
         """Kind-specific validation beyond object metadata; ``old`` is ``None`` on create."""
         return []
 
+    def unknown_fields(self, obj: dict[str, Any], *, prune: bool) -> list[str] | None:
+        """The paths of fields of a decoded body that the kind's own schema does not declare
+        (``spec.foo``), removed in place with ``prune``; ``None`` when the kind has no schema of its
+        own and the server checks the upstream definition instead (built-in kinds)."""
+        return None
+
+    def check_create(self, info: ResourceInfo) -> None:
+        """Raise an :class:`~kubevisor.api.ApiError` when creating objects of ``info`` is not
+        allowed right now (custom resources whose definition is being deleted)."""
+
 
 class ResourceRegistry:
     """Served resources indexed by (group, version, plural), by kind and by short name.

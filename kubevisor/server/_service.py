@@ -8,8 +8,14 @@ directly.
 
 The write path is one fixed pipeline, so that every later concern has one place to plug in::
 
-    decode/check body → unknown fields → server-owned metadata → strategy.prepare_* (defaults)
-    → generation → validation → admission plugins (mutating, then validating) → storage
+    decode/check body → unknown fields (pruned) → server-owned metadata → strategy.prepare_*
+    (defaults) → generation → managedFields → validation → admission plugins (mutating, then
+    validating) → storage
+
+Server-side apply (``PATCH`` with ``application/apply-patch+yaml``) enters the same pipeline with
+the merged object :func:`~kubevisor.api.apply` computed; its managedFields are already final, so
+only the bookkeeping step is skipped.  Every other write records an ``Update`` entry with
+:func:`~kubevisor.api.update_managed_fields`.
 
 Every write runs on the event loop; the read-modify-write window is closed by passing the expected
 resourceVersion to storage, so an admission plugin that awaits cannot cause a lost update.
@@ -29,20 +35,27 @@ import orjson
 
 from kubevisor.api import (
     AlreadyExists,
+    ApplyType,
     BadRequest,
     Clock,
     Conflict,
     Expired,
     FieldError,
+    FieldSet,
     Forbidden,
     Invalid,
     NotFound,
     ResourceInfo,
     ServerTimeout,
+    TypeResolver,
     UnsupportedMediaType,
+    apply,
+    field_manager_for,
     format_time,
     now,
     parse_time,
+    untyped_resource_type,
+    update_managed_fields,
 )
 from kubevisor.api._builtins import builtin_definitions, definition_name
 from kubevisor.api._patch import apply_json_patch, apply_merge_patch
@@ -119,7 +132,11 @@ class RequestOptions:
     field_validation: str = "Warn"
     field_manager: str | None = None
     user_agent: str = ""
+    force: bool = False
+    """Server-side apply only: take ownership of conflicting fields instead of failing with 409."""
     warnings: list[str] = field(default_factory=list)
+    created: bool = False
+    """Set by the write path when a PATCH (server-side apply) created the object (answered 201)."""
 
 
 @dataclass
@@ -208,6 +225,27 @@ def _without(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in keys}
 
 
+_STATUS_FIELDS = FieldSet([("f:status",)])
+_SPEC_FIELDS = FieldSet([("f:spec",)])
+
+
+def reset_fields(info: ResourceInfo, subresource: str) -> FieldSet | None:
+    """The fields an endpoint resets, which therefore nobody owns through it (upstream's
+    ``GetResetFields``): ``status`` on the main endpoint of a kind with a status subresource,
+    ``spec`` on ``/status``."""
+    if subresource == "status":
+        return _SPEC_FIELDS
+    if not subresource and info.has_subresource("status"):
+        return _STATUS_FIELDS
+    return None
+
+
+FieldPaths = list[str]
+"""Dotted field paths (``spec.template.spec.containers[0].foo``), as unknown-field messages name them."""
+
+_GO_JSON_TYPES = {list: "array", str: "string", bool: "bool", int: "number", float: "number"}
+
+
 _NAME_VALIDATORS = {
     "subdomain": is_dns1123_subdomain,
     "label": is_dns1123_label,
@@ -232,6 +270,51 @@ class ObjectService:
         self.admission: list[AdmissionPlugin] = list(admission)
         self._schemas = SchemaIndex(builtin_definitions())
         self._definition_names: dict[tuple[str, str, str], str | None] = {}
+        # Server-side apply types: built-in kinds share one resolver (definitions compile once);
+        # the per-resource cache is dropped whenever the registry changes (a CRD's new schema).
+        self._builtin_types = TypeResolver(builtin_definitions())
+        self._types: dict[tuple[str, str, str], ApplyType] = {}
+        registry.on_change(self._types.clear)
+
+    # ------------------------------------------------------------ managed fields
+
+    def apply_type(self, info: ResourceInfo) -> ApplyType:
+        """How server-side apply tracks ownership in objects of ``info``: from the upstream
+        definition of a built-in kind, from the inline schema of a custom resource, untyped (every
+        map granular, every list atomic) when the resource has no schema."""
+        key = (info.group, info.version, info.plural)
+        found = self._types.get(key)
+        if found is None:
+            schema = info.schema
+            if schema is None:
+                found = untyped_resource_type()
+            elif "$ref" in schema:
+                found = self._builtin_types.resource(schema)
+            else:
+                found = TypeResolver().resource(schema)
+            self._types[key] = found
+        return found
+
+    def _track(
+        self,
+        info: ResourceInfo,
+        old: Mapping[str, Any] | None,
+        obj: dict[str, Any],
+        options: RequestOptions,
+        subresource: str,
+    ) -> dict[str, Any]:
+        """``obj`` with an ``Update`` entry for this write in its managedFields (a new top level and
+        metadata dict; the rest shared)."""
+        return update_managed_fields(
+            old,
+            obj,
+            manager=field_manager_for(options.field_manager, options.user_agent),
+            api_version=info.api_version,
+            types=self.apply_type(info),
+            subresource=subresource,
+            now=self.clock(),
+            reset_fields=reset_fields(info, subresource),
+        )
 
     # ------------------------------------------------------------ encoding
 
@@ -488,19 +571,31 @@ class ObjectService:
             self._definition_names[key] = definition_name(info.gvk)
         return self._definition_names[key]
 
+    def _unknown_fields(
+        self, info: ResourceInfo, body: dict[str, Any], *, prune: bool, type_errors: bool
+    ) -> FieldPaths:
+        """Unknown field paths of ``body`` per the kind's own schema (custom resources) or its
+        upstream definition; removed in place with ``prune``.  With ``type_errors``, a value Go's
+        decoder could not read is a 400 whatever fieldValidation says (built-in kinds only: a
+        custom resource's types are checked by its schema's validation, as 422)."""
+        found = self.registry.strategy(info).unknown_fields(body, prune=prune)
+        if found is not None:
+            return found
+        definition = self._definition(info)
+        if definition is None:
+            return []
+        unknown, errors = self._schemas.check(body, definition, prune=prune)
+        if errors and type_errors:
+            raise BadRequest(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {errors[0]}'
+            )
+        return unknown
+
     def _check_unknown_fields(
         self, info: ResourceInfo, body: dict[str, Any], options: RequestOptions
     ) -> None:
-        definition = self._definition(info)
-        if definition is None:
-            return
         mode = options.field_validation
-        unknown, type_errors = self._schemas.check(body, definition, prune=mode != "Strict")
-        if type_errors:
-            # Undecodable whatever fieldValidation says: upstream fails in the JSON decoder.
-            raise BadRequest(
-                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {type_errors[0]}'
-            )
+        unknown = self._unknown_fields(info, body, prune=mode != "Strict", type_errors=True)
         if not unknown:
             return
         listed = ", ".join(f'unknown field "{path}"' for path in unknown)
@@ -575,8 +670,22 @@ class ObjectService:
     ) -> dict[str, Any]:
         """Create an object; returns it as stored (or as it would be, with ``dry_run``)."""
         strategy = self.registry.strategy(info)
+        strategy.check_create(info)
         body = self._decode_body(info, namespace, body, options)
-        obj = self._normalise(info, body)
+        return await self._commit_create(info, strategy, namespace, self._normalise(info, body), options)
+
+    async def _commit_create(
+        self,
+        info: ResourceInfo,
+        strategy: Strategy,
+        namespace: str,
+        obj: dict[str, Any],
+        options: RequestOptions,
+        *,
+        applied: bool = False,
+    ) -> dict[str, Any]:
+        """The create pipeline from server-owned metadata on; ``applied``: ``obj`` comes from
+        server-side apply and its managedFields are final."""
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
             raise BadRequest("resourceVersion should not be set on objects to be created")
@@ -599,6 +708,9 @@ class ObjectService:
         if strategy.reset_status_on_create and info.has_subresource("status"):
             obj.pop("status", None)
         strategy.prepare_create(obj, info)
+        if not applied:
+            obj = self._track(info, None, obj, options, "")
+            meta = obj["metadata"]
         self._validate(info, strategy, obj, None)
         options.warnings.extend(finalizer_warnings(meta.get("finalizers")))
         await self._admit("CREATE", info, obj, None, "", options)
@@ -652,7 +764,13 @@ class ObjectService:
         obj: dict[str, Any],
         options: RequestOptions,
         subresource: str,
+        *,
+        applied: bool = False,
+        tracked_as: str | None = None,
     ) -> dict[str, Any]:
+        """The update pipeline shared by PUT, PATCH and apply.  ``applied``: ``obj`` comes from
+        server-side apply and its managedFields are final; ``tracked_as`` names the subresource
+        the write is recorded under when it differs from ``subresource`` (``scale``)."""
         old = self.record_object(info, old_record)
         meta = obj["metadata"]
         name = old["metadata"]["name"]
@@ -664,6 +782,12 @@ class ObjectService:
             # Only status (or, for namespaces/finalize, spec.finalizers) moves; everything else is kept.
             new = dict(old)
             new["metadata"] = dict(old["metadata"])
+            if applied:
+                # Apply computed the subresource's managedFields: the one metadata change kept.
+                if "managedFields" in meta:
+                    new["metadata"]["managedFields"] = meta["managedFields"]
+                else:
+                    new["metadata"].pop("managedFields", None)
             if subresource == "status":
                 if "status" in obj:
                     new["status"] = obj["status"]
@@ -706,6 +830,9 @@ class ObjectService:
                 meta["generation"] = generation
             else:
                 meta.pop("generation", None)
+        if not applied:
+            obj = self._track(info, old, obj, options, subresource if tracked_as is None else tracked_as)
+            meta = obj["metadata"]
         self._validate(info, strategy, obj, old)
         options.warnings.extend(finalizer_warnings(meta.get("finalizers")))
         await self._admit("UPDATE", info, obj, old, subresource, options)
@@ -762,6 +889,15 @@ class ObjectService:
         patch still makes it conditional (409 when stale)."""
         strategy = self.registry.strategy(info)
         self._check_patch_type(strategy, content_type)
+        if options.force and content_type != APPLY_PATCH:
+            raise Invalid.for_fields(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [FieldError.forbidden("force", "may not be specified for non-apply patch")],
+            )
+        if content_type == APPLY_PATCH:
+            return await self._apply(info, strategy, namespace, name, patch, options, subresource)
         warnings = len(options.warnings)
         for attempt in range(_PATCH_ATTEMPTS):
             del options.warnings[warnings:]
@@ -789,11 +925,6 @@ class ObjectService:
         if strategy.strategic_merge:
             accepted.append(STRATEGIC_PATCH)
         accepted.append(APPLY_PATCH)
-        if content_type == APPLY_PATCH:
-            raise UnsupportedMediaType(
-                "server-side apply (application/apply-patch+yaml) is not supported by this server yet; "
-                "use client-side apply or a merge patch"
-            )
         if content_type not in accepted:
             raise UnsupportedMediaType(
                 "the body of the request was in an unknown format - accepted media types include: "
@@ -812,6 +943,126 @@ class ObjectService:
         if content_type == MERGE_PATCH:
             return apply_merge_patch(original, patch)
         return strategic_merge_patch(original, patch, info.gvk)
+
+    # ------------------------------------------------------------ apply
+
+    def _apply_config(
+        self, info: ResourceInfo, namespace: str, name: str, config: Any, options: RequestOptions
+    ) -> dict[str, Any]:
+        """Check an apply configuration as upstream's apply patcher does, in its order: a JSON
+        object, of exactly the endpoint's group, version and kind, naming this object; unknown
+        fields pruned unless fieldValidation is Strict (then apply reports them as
+        ``field not declared in schema``)."""
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise BadRequest(
+                "error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal "
+                f"{_GO_JSON_TYPES.get(type(config), 'value')} into Go value of type map[string]interface {{}}"
+            )
+        api_version, kind = config.get("apiVersion"), config.get("kind")
+        if api_version != info.api_version or kind != info.kind:
+            group, _, version = str(api_version or "").rpartition("/")
+            given = f"{group}/{version}, Kind={kind or ''}"
+            if not api_version and not kind:
+                raise BadRequest(f"invalid object type: {given}")
+            raise BadRequest(
+                f"invalid object type: {given}, expected {info.group}/{info.version}, Kind={info.kind}"
+            )
+        meta = config.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise BadRequest(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                "metadata must be an object"
+            )
+        meta = meta or {}
+        config_name = meta.get("name")
+        if config_name not in (None, "") and config_name != name:
+            raise BadRequest(
+                f"the name of the object ({config_name}) does not match the name on the URL ({name})"
+            )
+        config_ns = meta.get("namespace")
+        if info.namespaced and config_ns not in (None, "") and namespace and config_ns != namespace:
+            raise BadRequest(
+                f"the namespace of the object ({config_ns}) does not match the namespace on the request "
+                f"({namespace})"
+            )
+        mode = options.field_validation
+        if mode != "Strict":
+            unknown = self._unknown_fields(info, config, prune=True, type_errors=False)
+            if unknown and mode == "Warn":
+                options.warnings.extend(f'unknown field "{path}"' for path in unknown)
+        return config
+
+    async def _apply(
+        self,
+        info: ResourceInfo,
+        strategy: Strategy,
+        namespace: str,
+        name: str,
+        config: Any,
+        options: RequestOptions,
+        subresource: str,
+    ) -> dict[str, Any]:
+        """Server-side apply: merge ``config`` into the live object (creating it when missing, on
+        the main endpoint), then run the write pipeline on the result.  An apply that changes
+        nothing writes nothing (no new resourceVersion)."""
+        config = self._apply_config(info, namespace, name, config, options)
+        types = self.apply_type(info)
+        reset = reset_fields(info, subresource)
+        key = resource_key(info)
+        ns = namespace if info.namespaced else ""
+        warnings = len(options.warnings)
+        for attempt in range(_PATCH_ATTEMPTS):
+            del options.warnings[warnings:]
+            record = self.storage.get(key, ns, name)
+            live = self.record_object(info, record) if record is not None else None
+            if live is None and subresource:
+                raise NotFound.for_resource(info.plural, info.group, name)
+            result = apply(
+                live,
+                config,
+                manager=options.field_manager or "",
+                api_version=info.api_version,
+                types=types,
+                force=options.force,
+                subresource=subresource,
+                now=self.clock(),
+                reset_fields=reset,
+            )
+            obj = self._normalise(info, result)
+            meta = obj["metadata"]
+            if info.namespaced and namespace:
+                meta["namespace"] = namespace
+            elif not info.namespaced:
+                meta.pop("namespace", None)
+            try:
+                if record is None:
+                    strategy.check_create(info)
+                    if not meta.get("name"):
+                        raise BadRequest(
+                            f"the name of the object ({name} based on URL) was undeterminable: name must be provided"
+                        )
+                    if meta.get("uid"):
+                        raise Conflict.for_resource(
+                            info.plural,
+                            info.group,
+                            name,
+                            f"uid mismatch: the provided object specified uid {meta['uid']}, and no existing "
+                            "object was found",
+                        )
+                    created = await self._commit_create(info, strategy, namespace, obj, options, applied=True)
+                    options.created = True
+                    return created
+                return await self._commit_update(
+                    info, strategy, record, obj, options, subresource, applied=True
+                )
+            except (_LostRace, AlreadyExists):
+                # Another write got in first (possible only while admission awaits): apply again
+                # to the newer object, as upstream retries.
+                if attempt == _PATCH_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------ scale
 
@@ -882,7 +1133,9 @@ class ObjectService:
         if smeta.get("resourceVersion") and smeta["resourceVersion"] != obj["metadata"]["resourceVersion"]:
             raise Conflict.stale(info.plural, info.group, name)
         obj.setdefault("spec", {})["replicas"] = replicas
-        result = await self._commit_update(info, self.registry.strategy(info), record, obj, options, "")
+        result = await self._commit_update(
+            info, self.registry.strategy(info), record, obj, options, "", tracked_as="scale"
+        )
         return self.scale_of(info, result)
 
     # ------------------------------------------------------------ delete
