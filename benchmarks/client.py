@@ -13,9 +13,11 @@ Each client is used the way its documentation shows: kubevisor returns wire dict
 models (``AsyncClient.list`` / ``AsyncClient.watch``).  The objects are realistic ConfigMaps: labels,
 annotations, a managedFields entry and a few data keys (about 1 KB each on the wire).
 
-Time is the median of several runs after a warm-up.  Peak memory is the growth of the resident set
-during one operation, each in a fresh process (RSS before it against the process's peak RSS after
-it), with the decoded result still held: what the operation really costs the machine, C buffers
+Every figure is taken in a fresh process of its own (a process that has imported another client's
+modules has a larger heap, which slows every collection of the cyclic garbage collector).  Time is
+the median of several runs after a warm-up.  Peak memory is the growth of the resident set during
+one operation (RSS before it against the process's peak RSS after it), with the decoded result
+still held: what the operation really costs the machine, C buffers
 included.  (``tracemalloc`` would count untouched address space that a JSON parser reserves.)  Ratios are
 ``peer / kubevisor`` against the faster (for time) or leaner (for memory) of the two peers.
 """
@@ -285,32 +287,24 @@ def _operation(runner: Runner, scenario: str) -> Callable[[Any, int], Awaitable[
 # measuring
 
 
-async def _measure(url: str, count: int, repeats: int) -> dict[tuple[str, str], dict[str, float]]:
+def _measure(url: str, count: int, repeats: int) -> dict[tuple[str, str], dict[str, float]]:
+    """Every client and scenario, each measure in a fresh process of its own: a process that has
+    imported another client's modules has a larger heap, which makes every collection of the cyclic
+    garbage collector slower and would penalise whoever runs later."""
     results: dict[tuple[str, str], dict[str, float]] = {}
     for runner in RUNNERS:
-        state = await runner.setup(url)
-        try:
-            for scenario in SCENARIOS:
-                op = _operation(runner, scenario)
-                await op(state, count)  # warm-up: connections, imports, caches
-                times = []
-                for _ in range(repeats):
-                    gc.collect()
-                    started = time.perf_counter()
-                    result = await op(state, count)
-                    times.append(time.perf_counter() - started)
-                    del result
-                figures = {"seconds": statistics.median(times)}
-                for metric in ("rss", "heap"):
-                    figures[metric] = _probe_memory(url, runner.name, scenario, count, metric)
-                results[(runner.name, scenario)] = figures
-                print(
-                    f"  {runner.name:<20} {scenario:<12} {figures['seconds'] * 1000:8.1f} ms   "
-                    f"RSS +{figures['rss']:6.1f} MB   heap peak {figures['heap']:6.1f} MB",
-                    flush=True,
-                )
-        finally:
-            await runner.teardown(state)
+        for scenario in SCENARIOS:
+            figures = {
+                "seconds": _probe(url, runner.name, scenario, count, "time", repeats),
+                "rss": _probe(url, runner.name, scenario, count, "rss"),
+                "heap": _probe(url, runner.name, scenario, count, "heap"),
+            }
+            results[(runner.name, scenario)] = figures
+            print(
+                f"  {runner.name:<20} {scenario:<12} {figures['seconds'] * 1000:8.1f} ms   "
+                f"RSS +{figures['rss']:6.1f} MB   heap peak {figures['heap']:6.1f} MB",
+                flush=True,
+            )
     return results
 
 
@@ -328,11 +322,12 @@ def _peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def _probe_memory(url: str, client: str, scenario: str, count: int, metric: str) -> float:
-    """Memory cost (MB) of one operation, measured in a fresh process so that nothing an earlier run
-    left behind hides or inflates it.  ``rss``: peak resident set during the operation minus the
-    resident set just before it.  ``heap``: peak of Python allocations during it (tracemalloc),
-    which counts what a parser reserves even if it never touches it."""
+def _probe(url: str, client: str, scenario: str, count: int, metric: str, repeats: int = 1) -> float:
+    """One measure of one operation, in a fresh process so that nothing an earlier run left behind
+    hides or inflates it.  ``time``: median seconds of ``repeats`` runs after a warm-up.  ``rss``:
+    peak resident set during the operation minus the resident set just before it (MB).  ``heap``:
+    peak of Python allocations during it (tracemalloc, MB), which counts what a parser reserves even
+    if it never touches it."""
     command = [
         sys.executable,
         "-m",
@@ -344,6 +339,8 @@ def _probe_memory(url: str, client: str, scenario: str, count: int, metric: str)
         metric,
         "--objects",
         str(count),
+        "--repeats",
+        str(repeats),
     ]
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
@@ -351,12 +348,22 @@ def _probe_memory(url: str, client: str, scenario: str, count: int, metric: str)
     return float(output.strip().splitlines()[-1])
 
 
-async def _probe(client: str, scenario: str, url: str, metric: str, count: int) -> float:
+async def _run_probe(client: str, scenario: str, url: str, metric: str, count: int, repeats: int) -> float:
     runner = next(r for r in RUNNERS if r.name == client)
     state = await runner.setup(url)
     op = _operation(runner, scenario)
     try:
         await runner.watch(state, 10, False)  # connect and import lazily loaded models first
+        if metric == "time":
+            await op(state, count)  # warm-up: connections, imports, caches
+            times = []
+            for _ in range(repeats):
+                gc.collect()
+                started = time.perf_counter()
+                result = await op(state, count)
+                times.append(time.perf_counter() - started)
+                del result
+            return statistics.median(times)
         gc.collect()
         if metric == "heap":
             tracemalloc.start()
@@ -489,7 +496,7 @@ def main(argv: list[str]) -> int:
         serve(args.serve, args.objects)
         return 0
     if args.probe:
-        print(f"{asyncio.run(_probe(*args.probe, args.objects)):.2f}")
+        print(f"{asyncio.run(_run_probe(*args.probe, args.objects, args.repeats)):.6f}")
         return 0
 
     port = _free_port()
@@ -508,7 +515,7 @@ def main(argv: list[str]) -> int:
         print(
             f"serving {args.objects:,} objects: list {int(ready[1]) / 1e6:.1f} MB, watch stream {int(ready[2]) / 1e6:.1f} MB"
         )
-        results = asyncio.run(_measure(f"http://127.0.0.1:{port}", args.objects, args.repeats))
+        results = _measure(f"http://127.0.0.1:{port}", args.objects, args.repeats)
     finally:
         server.terminate()
         try:
