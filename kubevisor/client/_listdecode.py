@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from kubevisor.client._decode import loads as _loads
+from kubevisor.client._decode import settle
 
 __all__ = ["ListDecoder"]
 
@@ -141,6 +142,7 @@ class ListDecoder:
                 self._pos = self._scan = end + 2
         finally:
             if paused:
+                settle()  # the items are kept: see kubevisor.client._decode.settle
                 gc.enable()
 
     def finish(self) -> tuple[list[Any], dict[str, Any]]:
@@ -152,6 +154,7 @@ class ListDecoder:
                     "a list response is a JSON object", body[:100].decode(errors="replace"), 0
                 )
             items = document.pop("items", None) or []
+            settle()
             return [self._with_type(item) for item in items], document
         rest = self._buf[self._pos :]
         # The tail is "<items...>]<envelope fields>}": find the bracket closing the items array
@@ -169,6 +172,7 @@ class ListDecoder:
                 continue
             break
         self.items.extend(self._with_type(item) for item in tail)
+        settle()
         if not isinstance(envelope, dict):
             raise orjson.JSONDecodeError("a list response is a JSON object", "", 0)
         envelope.pop("items", None)
