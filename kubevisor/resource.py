@@ -49,8 +49,15 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from kubevisor.api import CompiledSchema, Invalid, ResourceInfo, check_structural, join_api_version
-from kubevisor.api._validation import is_dns1035_label, is_dns1123_subdomain
+from kubevisor.api import (
+    CompiledSchema,
+    Invalid,
+    ResourceInfo,
+    check_structural,
+    is_dns1035_label,
+    is_dns1123_subdomain,
+    join_api_version,
+)
 
 __all__ = [
     "Atomic",
