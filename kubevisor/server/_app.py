@@ -28,6 +28,7 @@ from aiohttp import web
 
 from kubevisor.api import AlreadyExists, Clock, ResourceInfo, now
 from kubevisor.api._builtins import builtin_resources
+from kubevisor.server._crd import CustomResourceDefinitions
 from kubevisor.server._gc import GarbageCollector
 from kubevisor.server._handlers import HandlerOptions, Handlers, build_app
 from kubevisor.server._namespaces import NamespaceController, ServiceAccountController
@@ -104,6 +105,8 @@ class APIServer:
         self.registry = ResourceRegistry()
         self._service: ObjectService | None = None
         self._hub: WatchHub | None = None
+        self._crds: CustomResourceDefinitions | None = None
+        self._crd_task: asyncio.Task[None] | None = None
         self._strategy_by_key: dict[ResourceKey, Strategy] = {}
         self.registry.on_change(self._strategy_by_key.clear)
 
@@ -122,6 +125,11 @@ class APIServer:
         self.registry.add_all((info, builtin_strategy(info, cluster_ips=ips)) for info in builtin_resources())
         self._service = ObjectService(storage, self.registry, clock=opts.clock, admission=opts.admission)
         self._hub = WatchHub(storage, buffer_size=opts.watch_buffer_size)
+        # CRDs are part of the API server itself (not an optional controller): the resources of the
+        # stored ones are served before the first request is.
+        self._crds = CustomResourceDefinitions(self._service, clock=opts.clock)
+        self._crds.start()
+        self._crd_task = asyncio.create_task(self._crds.run(), name="kubevisor-crds")
         await self._create_default_namespaces()
         handlers = Handlers(
             self._service,
@@ -140,6 +148,7 @@ class APIServer:
             await site.start()
         except BaseException:
             await runner.cleanup()
+            await self._stop_crds()
             storage.close()
             raise
         self._runner, self._site = runner, site
@@ -168,8 +177,23 @@ class APIServer:
             await self._runner.cleanup()
             self._runner = None
             self._site = None
+        await self._stop_crds()
         if self.storage is not None:
             self.storage.close()
+
+    async def _stop_crds(self) -> None:
+        if self._crd_task is not None:
+            task, self._crd_task = self._crd_task, None
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the custom resource definition controller failed")
+        if self._crds is not None:
+            self._crds.stop()
+            self._crds = None
 
     async def __aenter__(self) -> APIServer:
         await self.start()

@@ -532,6 +532,7 @@ class Handlers:
                 self.service.clock(),
                 resource_version=str(obj.get("metadata", {}).get("resourceVersion", "")),
                 include_object=request.query.get("includeObject", "Metadata"),
+                printer=self.registry.strategy(info).printer(),
             )
             return json_response(body, status, options.warnings)
         return json_response(orjson.dumps(obj), status, options.warnings)
@@ -586,6 +587,7 @@ class Handlers:
             continue_token=result.continue_token,
             include_object=request.query.get("includeObject", "Metadata"),
             remaining=result.remaining,
+            printer=self.registry.strategy(info).printer(),
         )
 
     # ----------------------------------------------------------- watch
@@ -723,15 +725,19 @@ class Handlers:
 
     def _line(self, info: ResourceInfo, entry: Entry) -> bytes:
         """The watch line of ``entry`` in ``info``'s form, encoded once per event and form."""
-        line = entry.line()
-        prefix = f'{{"type":"{entry.type}","object":{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'
-        if line.startswith(prefix.encode()):
-            return line
+        stale = self.registry.strategy(info).defaults_on_read(entry.record.rv)
+        if not stale:
+            line = entry.line()
+            prefix = (
+                f'{{"type":"{entry.type}","object":{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'
+            )
+            if line.startswith(prefix.encode()):
+                return line
         key = ("line", info.group, info.version, entry.type, entry.use_prev)
         cache = entry.event.cache if entry.event is not None else None
         if cache is not None and key in cache:
             return cache[key]
-        converted = self.service.served_bytes(info, entry.object_bytes())
+        converted = self.service.served_bytes(info, entry.object_bytes(), entry.record.rv)
         line = b'{"type":"' + entry.type.encode() + b'","object":' + converted + b"}\n"
         if cache is not None:
             cache[key] = line
@@ -750,7 +756,7 @@ class Handlers:
         cache = entry.event.cache if entry.event is not None else None
         if cache is not None and key in cache:
             return cache[key]
-        obj = orjson.loads(self.service.served_bytes(info, entry.object_bytes()))
+        obj = orjson.loads(self.service.served_bytes(info, entry.object_bytes(), entry.record.rv))
         rv = str(entry.rv)
         body = table(
             info,
@@ -759,6 +765,7 @@ class Handlers:
             resource_version=rv,
             include_object=include_object,
             with_columns=first,
+            printer=self.registry.strategy(info).printer(),
         )
         line = orjson.dumps({"type": entry.type, "object": body}) + b"\n"
         if cache is not None:

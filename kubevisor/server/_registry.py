@@ -106,6 +106,38 @@ class Strategy:
         """Raise an :class:`~kubevisor.api.ApiError` when creating objects of ``info`` is not
         allowed right now (custom resources whose definition is being deleted)."""
 
+    def normalize(self, obj: dict[str, Any]) -> None:
+        """Structural pruning and defaulting of an object about to be written, whatever the
+        endpoint (custom resources; mutates ``obj``).  Runs before ``prepare_*``."""
+
+    def prepare_delete(self, obj: dict[str, Any], info: ResourceInfo) -> None:
+        """Called on the first DELETE of an object, before the server decides whether finalizers
+        hold it: may add finalizers or conditions (mutates ``obj``)."""
+
+    def defaults_on_read(self, rv: int) -> bool:
+        """Whether an object stored at resourceVersion ``rv`` needs :meth:`default_stored` applied
+        when read (custom resources stored before their schema gained defaults)."""
+        return False
+
+    def default_stored(self, obj: dict[str, Any]) -> None:
+        """Defaulting of a stored object as it is read (mutates ``obj``)."""
+
+    def storage_api_version(self, info: ResourceInfo) -> str:
+        """The apiVersion objects of ``info`` are stored under (a custom resource's storage
+        version); served versions are rewritten to it on write and back on read."""
+        return info.api_version
+
+    def printer(self) -> Any:
+        """``(columns, cells)`` of the kind's Table printer (see ``_tables``), or ``None`` for the
+        built-in printers."""
+        return None
+
+    def scale_paths(self) -> tuple[str, str, str | None] | None:
+        """``(specReplicasPath, statusReplicasPath, labelSelectorPath)`` of a custom resource's
+        scale subresource (dotted, without the leading dot), or ``None`` for the built-in
+        ``spec.replicas`` / ``status.replicas`` / ``spec.selector`` layout."""
+        return None
+
 
 class ResourceRegistry:
     """Served resources indexed by (group, version, plural), by kind and by short name.

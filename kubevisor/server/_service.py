@@ -70,7 +70,7 @@ from kubevisor.api._validation import (
     validate_object_meta_update,
 )
 from kubevisor.server._conversion import converter_for, storage_key, translate_field_label
-from kubevisor.server._registry import ResourceRegistry, Strategy
+from kubevisor.server._registry import ResourceRegistry, Strategy, lookup_path
 from kubevisor.server._schema import SchemaIndex
 from kubevisor.server._storage import (
     KeyExistsError,
@@ -240,6 +240,15 @@ def reset_fields(info: ResourceInfo, subresource: str) -> FieldSet | None:
     return None
 
 
+class _GoHex(int):
+    """An unsigned integer as Go's ``%#v`` prints it in a field error (``0x0``)."""
+
+    def __repr__(self) -> str:
+        return hex(self)
+
+
+_UNSET_VERSION = _GoHex(0)
+
 FieldPaths = list[str]
 """Dotted field paths (``spec.template.spec.containers[0].foo``), as unknown-field messages name them."""
 
@@ -320,19 +329,30 @@ class ObjectService:
 
     def record_bytes(self, info: ResourceInfo, record: Record) -> bytes:
         """A stored object's JSON as ``info`` serves it."""
-        return self.served_bytes(info, record.data)
+        return self.served_bytes(info, record.data, record.rv)
 
-    def served_bytes(self, info: ResourceInfo, data: bytes) -> bytes:
-        """Stored JSON as ``info`` serves it: as is when it is already in that form (the common case,
-        recognised by its leading kind and apiVersion), otherwise converted."""
+    def served_bytes(self, info: ResourceInfo, data: bytes, rv: int | None = None) -> bytes:
+        """Stored JSON (stored at ``rv``, when known) as ``info`` serves it: as is when it is already
+        in that form (the common case, recognised by its leading kind and apiVersion), otherwise
+        converted; defaulted again when it predates its schema's defaults (custom resources)."""
+        strategy = self.registry.strategy(info)
+        if rv is not None and strategy.defaults_on_read(rv):
+            obj = self._served(info, orjson.loads(data))
+            strategy.default_stored(obj)
+            return orjson.dumps(obj)
         prefix = f'{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'.encode()
         if data.startswith(prefix):
             return data
         return orjson.dumps(self._served(info, orjson.loads(data)))
 
     def record_object(self, info: ResourceInfo, record: Record) -> dict[str, Any]:
-        """A fresh parse of a stored object, as ``info`` serves it."""
-        return self._served(info, record.load())
+        """A fresh parse of a stored object, as ``info`` serves it (defaulted, for a custom
+        resource stored before its schema's current defaults)."""
+        obj = self._served(info, record.load())
+        strategy = self.registry.strategy(info)
+        if strategy.defaults_on_read(record.rv):
+            strategy.default_stored(obj)
+        return obj
 
     @staticmethod
     def _served(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
@@ -342,12 +362,18 @@ class ObjectService:
         obj["apiVersion"] = info.api_version
         return obj
 
-    @staticmethod
-    def _stored(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        """The storage form of a served object; its metadata dict is shared, so the resourceVersion
-        the storage stamps shows in ``obj`` too."""
+    def _stored(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """The storage form of a served object (a custom resource under its storage version); its
+        metadata dict is shared, so the resourceVersion the storage stamps shows in ``obj`` too."""
         converter = converter_for(info)
-        return converter.to_storage(obj) if converter is not None else obj
+        if converter is not None:
+            return converter.to_storage(obj)
+        stored_as = self.registry.strategy(info).storage_api_version(info)
+        if stored_as == info.api_version:
+            return obj
+        out = {"kind": obj.get("kind", info.kind), "apiVersion": stored_as}
+        out.update((k, v) for k, v in obj.items() if k not in out)
+        return out
 
     @staticmethod
     def _normalise(info: ResourceInfo, body: dict[str, Any]) -> dict[str, Any]:
@@ -707,6 +733,7 @@ class ObjectService:
             meta.pop("generation", None)
         if strategy.reset_status_on_create and info.has_subresource("status"):
             obj.pop("status", None)
+        strategy.normalize(obj)
         strategy.prepare_create(obj, info)
         if not applied:
             obj = self._track(info, None, obj, options, "")
@@ -750,7 +777,11 @@ class ObjectService:
                 info.kind,
                 info.group,
                 name,
-                [FieldError.invalid("metadata.resourceVersion", 0, "must be specified for an update")],
+                [
+                    FieldError.invalid(
+                        "metadata.resourceVersion", _UNSET_VERSION, "must be specified for an update"
+                    )
+                ],
             )
         return await self._commit_update(
             info, strategy, old_record, self._normalise(info, body), options, subresource
@@ -799,6 +830,7 @@ class ObjectService:
                 new["spec"] = spec
             obj = new
             meta = obj["metadata"]
+            strategy.normalize(obj)
         else:
             # Server-owned metadata is carried over (upstream's BeforeUpdate): clients echo or omit
             # it, never own it.  Timestamps compare as instants: clients re-serialise them in their
@@ -821,6 +853,7 @@ class ObjectService:
                     obj["status"] = old["status"]
                 else:
                     obj.pop("status", None)
+            strategy.normalize(obj)
             strategy.prepare_update(obj, old, info)
             if strategy.generation:
                 generation = old["metadata"].get("generation") or 1
@@ -1075,6 +1108,23 @@ class ObjectService:
             for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
             if k in meta
         }
+        paths = self.registry.strategy(info).scale_paths()
+        if paths is not None:
+            # A custom resource: replicas and selector wherever its CRD's scale paths say.
+            spec_path, status_path, selector_path = paths
+            replicas = lookup_path(obj, spec_path)
+            current = lookup_path(obj, status_path)
+            selector = lookup_path(obj, selector_path) if selector_path else None
+            scale_status: dict[str, Any] = {"replicas": current if isinstance(current, int) else 0}
+            if isinstance(selector, str) and selector:
+                scale_status["selector"] = selector
+            return {
+                "kind": "Scale",
+                "apiVersion": "autoscaling/v1",
+                "metadata": scale_meta,
+                "spec": {"replicas": replicas if isinstance(replicas, int) else 0},
+                "status": scale_status,
+            }
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
@@ -1132,7 +1182,15 @@ class ObjectService:
             )
         if smeta.get("resourceVersion") and smeta["resourceVersion"] != obj["metadata"]["resourceVersion"]:
             raise Conflict.stale(info.plural, info.group, name)
-        obj.setdefault("spec", {})["replicas"] = replicas
+        paths = self.registry.strategy(info).scale_paths()
+        parts = paths[0].split(".") if paths is not None else ["spec", "replicas"]
+        target = obj
+        for part in parts[:-1]:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = target[part] = {}
+            target = child
+        target[parts[-1]] = replicas
         result = await self._commit_update(
             info, self.registry.strategy(info), record, obj, options, "", tracked_as="scale"
         )
@@ -1182,6 +1240,8 @@ class ObjectService:
         # Imported here: the collector's module builds on this one (RequestOptions).
         from kubevisor.server._gc import deletion_finalizers
 
+        if not meta.get("deletionTimestamp"):
+            self.registry.strategy(info).prepare_delete(obj, info)
         current = [f for f in meta.get("finalizers") or () if isinstance(f, str)]
         finalizers = deletion_finalizers(current, delete_options)
         policy_changed = set(finalizers) != set(current)

@@ -339,6 +339,16 @@ class Storage:
     def keys(self) -> Iterable[ResourceKey]:
         return list(self._indexes)
 
+    def reindex(self, key: ResourceKey) -> None:
+        """Recompute the labels and selectable fields of every live object of ``key`` (lazily, on
+        next use): the set of selectable fields changed (a CRD's ``selectableFields``)."""
+        index = self._indexes.get(key)
+        if index is None:
+            return
+        for record in index.objects.values():
+            record._attributes = None
+            record._indexer = self._indexer
+
     # ----------------------------------------------------------------- writes
 
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:

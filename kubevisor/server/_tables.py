@@ -14,10 +14,22 @@ from typing import Any
 from kubevisor.api import ResourceInfo, parse_time
 from kubevisor.server._conversion import events_v1_to_core_event
 
-__all__ = ["human_duration", "table", "table_columns", "table_rows"]
+__all__ = [
+    "AGE_DESCRIPTION",
+    "NAME_COLUMN",
+    "Cells",
+    "Column",
+    "Printer",
+    "human_duration",
+    "table",
+    "table_columns",
+    "table_rows",
+]
 
 Column = tuple[str, str, str, int, str]  # name, type, format, priority, description
 Cells = Callable[[Mapping[str, Any], datetime], list[Any]]
+Printer = tuple[Sequence[Column], Cells]
+"""A kind's columns and the function computing one row's cells from an object and the time."""
 
 
 def human_duration(seconds: float) -> str:
@@ -465,13 +477,11 @@ def _default(obj: Mapping[str, Any], now: datetime) -> list[Any]:
 
 
 _NAME: Column = ("Name", "string", "name", 0, "Name must be unique within a namespace.")
-_AGE: Column = (
-    "Age",
-    "string",
-    "",
-    0,
-    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+AGE_DESCRIPTION = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created."
 )
+_AGE: Column = ("Age", "string", "", 0, AGE_DESCRIPTION)
+NAME_COLUMN = _NAME
 
 
 def _col(name: str, kind: str = "string", priority: int = 0, fmt: str = "", description: str = "") -> Column:
@@ -691,12 +701,13 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
 }
 
 
-def _printer(info: ResourceInfo) -> tuple[Sequence[Column], Cells]:
-    return _PRINTERS.get((info.group, info.kind)) or ([_NAME, _AGE], _default)
+def _printer(info: ResourceInfo, printer: Printer | None = None) -> Printer:
+    return printer or _PRINTERS.get((info.group, info.kind)) or ([_NAME, _AGE], _default)
 
 
-def table_columns(info: ResourceInfo) -> list[dict[str, Any]]:
-    columns, _ = _printer(info)
+def table_columns(info: ResourceInfo, printer: Printer | None = None) -> list[dict[str, Any]]:
+    """The columnDefinitions of ``info``'s Table (``printer`` overrides the built-in one)."""
+    columns, _ = _printer(info, printer)
     return [
         {"name": name, "type": kind, "format": fmt, "description": description, "priority": priority}
         for name, kind, fmt, priority, description in columns
@@ -712,9 +723,13 @@ def _row_object(obj: Mapping[str, Any], include_object: str) -> dict[str, Any] |
 
 
 def table_rows(
-    info: ResourceInfo, objects: Sequence[Mapping[str, Any]], now: datetime, include_object: str = "Metadata"
+    info: ResourceInfo,
+    objects: Sequence[Mapping[str, Any]],
+    now: datetime,
+    include_object: str = "Metadata",
+    printer: Printer | None = None,
 ) -> list[dict[str, Any]]:
-    _, cells = _printer(info)
+    _, cells = _printer(info, printer)
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": cells(obj, now)}
@@ -735,9 +750,11 @@ def table(
     include_object: str = "Metadata",
     with_columns: bool = True,
     remaining: int | None = None,
+    printer: Printer | None = None,
 ) -> dict[str, Any]:
     """A ``meta.k8s.io/v1`` Table of ``objects``.  ``with_columns=False`` sends ``columnDefinitions:
-    null`` as upstream does for every watch event after the first."""
+    null`` as upstream does for every watch event after the first.  ``printer`` replaces the
+    built-in printer (custom resources' ``additionalPrinterColumns``)."""
     meta: dict[str, Any] = {}
     if resource_version:
         meta["resourceVersion"] = resource_version
@@ -749,6 +766,6 @@ def table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": meta,
-        "columnDefinitions": table_columns(info) if with_columns else None,
-        "rows": table_rows(info, objects, now, include_object),
+        "columnDefinitions": table_columns(info, printer) if with_columns else None,
+        "rows": table_rows(info, objects, now, include_object, printer),
     }
