@@ -954,7 +954,10 @@ def _version_entry(cls: type[Resource]) -> dict[str, Any]:
         raise TypeError(f"{cls.__name__}: status_subresource=True needs a status field")
     problems = []
     for column in config.printer_columns:
-        if _find(schema, column.json_path.split("[")[0]) is None:
+        # ObjectMeta is served for every object but the CRD schema may not describe it (only
+        # name/generateName are allowed at the root), so metadata paths are always accepted.
+        path = column.json_path.split("[")[0]
+        if not path.startswith(".metadata.") and _find(schema, path) is None:
             problems.append(
                 f"printer column {column.name!r} names {column.json_path}, which is not in the schema"
             )

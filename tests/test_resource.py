@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import re
 import sys
 import types
 from datetime import UTC, datetime
@@ -792,3 +793,35 @@ def test_the_example_in_the_documentation_works() -> None:
         "type": "boolean",
         "jsonPath": ".spec.done",
     }
+
+
+def test_printer_columns_may_name_object_metadata_that_the_schema_does_not_describe() -> None:
+    class Aged(
+        Resource,
+        group="example.com",
+        version="v1",
+        kind="Aged",
+        printer_columns=[PrinterColumn("Age", ".metadata.creationTimestamp", type="date")],
+    ):
+        spec: dict[str, str] = {}
+
+    column = Aged.crd()["spec"]["versions"][0]["additionalPrinterColumns"][0]
+    assert column == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def test_printer_columns_naming_an_undeclared_spec_field_are_still_rejected() -> None:
+    class HauntedSpec(BaseModel):
+        title: str = ""
+
+    with pytest.raises(TypeError, match=re.escape("printer column 'Ghost' names .spec.ghost, which is not")):
+
+        class Haunted(
+            Resource,
+            group="example.com",
+            version="v1",
+            kind="Haunted",
+            printer_columns=[PrinterColumn("Ghost", ".spec.ghost")],
+        ):
+            spec: HauntedSpec = HauntedSpec()
+
+        Haunted.crd()
