@@ -616,11 +616,12 @@ def _unknown(value: Any, schema: Any, path: str, found: list[str], resource: boo
                 continue
             sub = f"{path}.{key}" if path else key
             child = properties.get(key) if properties is not None else None
-            if isinstance(child, Mapping):
-                if item is not None:
+            if child is not None:
+                # Scalars cannot hold unknown fields: only objects and arrays are walked.
+                if isinstance(item, dict | list):
                     _unknown(item, child, sub, found, False)
             elif isinstance(additional, Mapping):
-                if item is not None:
+                if isinstance(item, dict | list):
                     _unknown(item, additional, f"{path}[{key}]", found, False)
             elif not preserve and additional is not True:
                 found.append(sub)
@@ -628,7 +629,7 @@ def _unknown(value: Any, schema: Any, path: str, found: list[str], resource: boo
         items = schema.get("items")
         if isinstance(items, Mapping):
             for index, item in enumerate(value):
-                if item is not None:
+                if isinstance(item, dict | list):
                     _unknown(item, items, f"{path}[{index}]", found, False)
 
 

@@ -186,6 +186,13 @@ def decode_body(data: bytes, media_type: str) -> Any:
     if not data.strip():
         raise BadRequest("the body of the request was empty")
     if media_type in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
+        if data.lstrip()[:1] in (b"{", b"["):
+            # JSON is YAML, and most clients (client-go, kubectl --server-side) send apply bodies as
+            # JSON: orjson reads them some fifty times faster than the YAML parser.
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass  # YAML flow style that is not strict JSON: let the YAML parser judge it
         try:
             docs = list(yaml.load_all(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
         except yaml.YAMLError as exc:
