@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -57,11 +57,9 @@ from kubevisor.api import (
 from kubevisor.api._schema_nodes import BuildContext, build_node
 from kubevisor.server._jsonpath import JSONPath, JSONPathError
 from kubevisor.server._registry import Strategy
+from kubevisor.server._service import ObjectService, RequestOptions
 from kubevisor.server._storage import Event, ResourceKey
 from kubevisor.server._tables import AGE_DESCRIPTION, NAME_COLUMN, Column, human_duration
-
-if TYPE_CHECKING:
-    from kubevisor.server._service import ObjectService
 
 __all__ = [
     "CLEANUP_FINALIZER",
@@ -1180,8 +1178,6 @@ class CustomResourceDefinitions:
                         "removed all instances",
                         at,
                     )
-        from kubevisor.server._service import RequestOptions
-
         if desired != status:
             crd["status"] = desired
             crd = await self._service.update(
@@ -1195,8 +1191,6 @@ class CustomResourceDefinitions:
     async def _delete_instances(self, info: ResourceInfo, key: ResourceKey) -> int:
         """Delete every instance not already being deleted (their own finalizers still hold them);
         returns how many remain."""
-        from kubevisor.server._service import RequestOptions
-
         for record in self._storage.list_records(key):
             if b'"deletionTimestamp"' in record.data and record.load()["metadata"].get("deletionTimestamp"):
                 continue

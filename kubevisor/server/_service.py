@@ -1065,8 +1065,8 @@ class ObjectService:
         types = self.apply_type(info)
         # A configuration without the reset field cannot change anything under it (and subtracting
         # it from every ownership set is a large part of an apply's cost).
-        key = _reset_key(info, subresource)
-        reset = reset_fields(info, subresource) if key is not None and key in config else None
+        top = _reset_key(info, subresource)
+        reset = reset_fields(info, subresource) if top is not None and top in config else None
         key = resource_key(info)
         ns = namespace if info.namespaced else ""
         warnings = len(options.warnings)
