@@ -137,11 +137,29 @@ class _Counters:
 
         loop.create_connection = counting  # type: ignore[method-assign]
 
+    def count_requests(self) -> None:
+        """Count every request at aiohttp's session, whichever contender sends it (each pays the same
+        wrapper); a GET with ``watch`` is counted as WATCH."""
+        request = aiohttp.ClientSession._request
+        requests = self.requests
+
+        async def counted(session: aiohttp.ClientSession, method: str, str_or_url: Any, **kwargs: Any) -> Any:
+            verb = method.upper()
+            if verb == "GET":
+                params = kwargs.get("params") or {}
+                if params.get("watch") in ("true", "1", True) or "watch=true" in str(str_or_url):
+                    verb = "WATCH"
+            requests[verb] += 1
+            return await request(session, method, str_or_url, **kwargs)
+
+        aiohttp.ClientSession._request = counted  # type: ignore[method-assign]
+
 
 async def _contend(kind: str, url: str, count: int) -> None:
     logging.disable(logging.WARNING)
     counters = _Counters()
     counters.count_connections()
+    counters.count_requests()
     run = {"kubevisor": _kubevisor, "kopf": _kopf, "bare": _bare}[kind]
     if kind == "kopf":
         import kopf  # noqa: F401
@@ -197,24 +215,6 @@ async def _kubevisor(url: str, count: int, counters: _Counters, state: dict[str,
         return Action.done()
 
     async with Client(ClientConfig(server=url, namespace=NAMESPACE), ClientOptions(qps=None)) as client:
-        transport = client.transport
-        request, open_stream, get_streamed = transport.request, transport.open_stream, transport.get_streamed
-
-        async def counted_request(method: str, path: str, **kwargs: Any) -> Any:
-            counters.requests[method] += 1
-            return await request(method, path, **kwargs)
-
-        async def counted_stream(path: str, **kwargs: Any) -> Any:
-            counters.requests["WATCH"] += 1
-            return await open_stream(path, **kwargs)
-
-        async def counted_list(path: str, *args: Any, **kwargs: Any) -> Any:
-            counters.requests["GET"] += 1  # list pages are read as they stream in
-            return await get_streamed(path, *args, **kwargs)
-
-        transport.request = counted_request  # type: ignore[method-assign]
-        transport.open_stream = counted_stream  # type: ignore[method-assign]
-        transport.get_streamed = counted_list  # type: ignore[method-assign]
         manager = Manager(client, ManagerOptions(http_host=None))
         controller = manager.add(
             Controller(
@@ -259,19 +259,6 @@ async def _kopf(url: str, count: int, counters: _Counters, state: dict[str, Any]
     def converge(patch: kopf.Patch, **_: Any) -> None:
         patch.status["phase"] = "Done"
 
-    # kopf's requests go through its own aiohttp sessions: count them at the session.
-    request = aiohttp.ClientSession._request
-
-    async def counted(self: aiohttp.ClientSession, method: str, str_or_url: Any, **kwargs: Any) -> Any:
-        verb = method.upper()
-        params = kwargs.get("params") or {}
-        watching = verb == "GET" and (
-            params.get("watch") in ("true", True) or "watch=true" in str(str_or_url)
-        )
-        counters.requests["WATCH" if watching else verb] += 1
-        return await request(self, method, str_or_url, **kwargs)
-
-    aiohttp.ClientSession._request = counted  # type: ignore[method-assign]
     stop = asyncio.Event()
     state["_stop"] = stop.set
     await kopf.operator(
@@ -287,7 +274,6 @@ async def _bare(url: str, count: int, counters: _Counters, state: dict[str, Any]
         token = ""
         while True:
             params = {"limit": "500", **({"continue": token} if token else {})}
-            counters.requests["GET"] += 1
             async with http.get(base, params=params) as response:
                 page = orjson.loads(await response.read())
             items.extend(page["items"])
@@ -300,7 +286,6 @@ async def _bare(url: str, count: int, counters: _Counters, state: dict[str, Any]
             meta = item["metadata"]
             body = orjson.dumps({"status": {"phase": "Done", "observedGeneration": meta.get("generation")}})
             async with limit:
-                counters.requests["PATCH"] += 1
                 async with http.patch(
                     f"{base}/{meta['name']}/status", data=body, headers=headers
                 ) as response:
