@@ -1,10 +1,10 @@
 """CustomResourceDefinitions: what kube-apiserver's apiextensions part does, in one module.
 
 * :class:`CustomResourceDefinitionStrategy` is the write path of ``apiextensions.k8s.io/v1``
-  CustomResourceDefinitions: upstream's defaults, validation (names, scope, versions, structural
-  schemas with their CEL rules compiled, subresources, printer columns, selectable fields, stored
-  versions, immutable fields) with upstream's messages and paths, and the cleanup finalizer on
-  delete.
+  CustomResourceDefinitions: upstream's defaults and validation (``_crd_validation.py``: names,
+  scope, versions, structural schemas with their CEL rules compiled, subresources, printer columns,
+  selectable fields, stored versions, immutable fields, with upstream's messages and paths), and the
+  cleanup finalizer on delete.
 * :class:`CustomResourceStrategy` is the write path of the custom resources one CRD version
   serves: pruning of unknown fields, defaulting (on write and on read), validation and CEL rules
   (``oldSelf`` on updates), printer columns, the scale subresource, selectable fields and the
@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,15 +46,25 @@ from kubevisor.api import (
     MethodNotAllowed,
     NotFound,
     ResourceInfo,
-    check_structural,
     format_time,
-    is_dns1035_label,
-    is_dns1123_subdomain,
     join_api_version,
     now,
     parse_time,
 )
-from kubevisor.api._schema_nodes import BuildContext, build_node
+from kubevisor.server._crd_validation import (
+    compile_schema,
+    condition,
+    default_crd,
+    dict_of,
+    has_default,
+    list_of,
+    schema_of,
+    set_condition,
+    storage_version,
+    str_of,
+    validate_crd,
+    versions_of,
+)
 from kubevisor.server._jsonpath import JSONPath, JSONPathError
 from kubevisor.server._registry import Strategy
 from kubevisor.server._service import ObjectService, RequestOptions
@@ -67,7 +77,6 @@ __all__ = [
     "CustomResourceDefinitionStrategy",
     "CustomResourceDefinitions",
     "CustomResourceStrategy",
-    "validate_crd",
 ]
 
 log = logging.getLogger("kubevisor.server")
@@ -78,473 +87,7 @@ CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 """Held by a CRD being deleted until every instance of it is gone (upstream's finalizer)."""
 
 _MANAGER = "kube-apiserver"
-_APPROVAL_ANNOTATION = "api-approved.kubernetes.io"
-_HOISTED_SCHEMA = "spec.validation.openAPIV3Schema"
-_COLUMN_TYPES = ("boolean", "date", "integer", "number", "string")
-_COLUMN_FORMATS = ("byte", "date", "date-time", "double", "float", "int32", "int64", "password")
-_MAX_SELECTABLE_FIELDS = 8
 _RESOURCE_FIELDS = ("apiVersion", "kind", "metadata")
-
-
-# ------------------------------------------------------------------------------------------------
-# small helpers
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _versions(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [v for v in _list(spec.get("versions")) if isinstance(v, dict)]
-
-
-def _storage_version(spec: Mapping[str, Any]) -> str:
-    for version in _versions(spec):
-        if version.get("storage") is True:
-            return _str(version.get("name"))
-    return ""
-
-
-def _schema_of(version: Mapping[str, Any]) -> dict[str, Any] | None:
-    schema = _dict(version.get("schema")).get("openAPIV3Schema")
-    return schema if isinstance(schema, dict) else None
-
-
-def _condition(conditions: Sequence[Any], kind: str) -> dict[str, Any] | None:
-    for item in conditions:
-        if isinstance(item, dict) and item.get("type") == kind:
-            return item
-    return None
-
-
-def set_condition(
-    conditions: list[dict[str, Any]], kind: str, status: str, reason: str, message: str, at: str
-) -> None:
-    """Upstream's ``SetCRDCondition``: update the condition of that type in place (its transition
-    time moves only when its status does) or append it."""
-    current = _condition(conditions, kind)
-    if current is None:
-        conditions.append(
-            {"type": kind, "status": status, "lastTransitionTime": at, "reason": reason, "message": message}
-        )
-        return
-    if current.get("status") != status:
-        current["lastTransitionTime"] = at
-    current.update(status=status, reason=reason, message=message)
-
-
-def _joined(errors: Iterable[str]) -> str:
-    return ",".join(errors)
-
-
-def _has_default(schema: Any) -> bool:
-    if isinstance(schema, Mapping):
-        return "default" in schema or any(_has_default(v) for v in schema.values())
-    if isinstance(schema, list):
-        return any(_has_default(v) for v in schema)
-    return False
-
-
-# ------------------------------------------------------------------------------------------------
-# CRD defaults and validation
-
-
-def default_crd(crd: dict[str, Any]) -> None:
-    """Upstream's ``SetDefaults_CustomResourceDefinitionSpec`` (mutates ``crd``): singular from the
-    kind, listKind ``<Kind>List``, conversion strategy ``None``."""
-    spec = crd.get("spec")
-    if not isinstance(spec, dict):
-        return
-    names = spec.get("names")
-    if isinstance(names, dict):
-        kind = _str(names.get("kind"))
-        if not names.get("singular") and kind:
-            names["singular"] = kind.lower()
-        if not names.get("listKind") and kind:
-            names["listKind"] = kind + "List"
-    if spec.get("conversion") is None:
-        spec["conversion"] = {"strategy": "None"}
-
-
-def _protected_group(group: str) -> bool:
-    return any(group == d or group.endswith("." + d) for d in ("k8s.io", "kubernetes.io"))
-
-
-def _names_errors(names: Mapping[str, Any], path: str) -> list[FieldError]:
-    """Upstream's ``ValidateCustomResourceDefinitionNames``."""
-    errors: list[FieldError] = []
-    for key, mixed in (("plural", False), ("singular", False), ("kind", True), ("listKind", True)):
-        value = _str(names.get(key))
-        problems = is_dns1035_label(value.lower() if mixed else value) if value else []
-        if problems:
-            detail = _joined(problems)
-            if mixed:
-                detail = "may have mixed case, but should otherwise match: " + detail
-            errors.append(FieldError.invalid(f"{path}.{key}", value, detail))
-    for i, short in enumerate(_list(names.get("shortNames"))):
-        problems = is_dns1035_label(short) if isinstance(short, str) else ["must be a string"]
-        if problems:
-            errors.append(FieldError.invalid(f"{path}.shortNames[{i}]", short, _joined(problems)))
-    kind, list_kind = _str(names.get("kind")), _str(names.get("listKind"))
-    if kind and kind == list_kind:
-        errors.append(
-            FieldError.invalid(f"{path}.listKind", list_kind, "kind and listKind may not be the same")
-        )
-    for i, category in enumerate(_list(names.get("categories"))):
-        problems = is_dns1035_label(category) if isinstance(category, str) else ["must be a string"]
-        if problems:
-            errors.append(FieldError.invalid(f"{path}.categories[{i}]", category, _joined(problems)))
-    return errors
-
-
-def _simple_json_path(value: str, path: str) -> list[FieldError]:
-    """Upstream's ``validateSimpleJSONPath`` plus a parse in the printer's JSONPath subset."""
-    if not value:
-        return [FieldError.invalid(path, value, "must not be empty")]
-    if not value.startswith("."):
-        return [FieldError.invalid(path, value, "must be a simple json path starting with .")]
-    try:
-        JSONPath.parse(value)
-    except JSONPathError as exc:
-        return [FieldError.invalid(path, value, f"must be a valid JSONPath: {exc}")]
-    return []
-
-
-def _subresource_errors(subresources: Any, path: str) -> list[FieldError]:
-    errors: list[FieldError] = []
-    scale = _dict(subresources).get("scale")
-    if not isinstance(scale, dict):
-        return errors
-    for key, prefixes, under in (
-        ("specReplicasPath", (".spec.",), ".spec"),
-        ("statusReplicasPath", (".status.",), ".status"),
-        ("labelSelectorPath", (".spec.", ".status."), "either .spec or .status"),
-    ):
-        value = _str(scale.get(key))
-        sub = f"{path}.scale.{key}"
-        if not value:
-            if key != "labelSelectorPath":
-                errors.append(FieldError.required(sub))
-            continue
-        problems = _simple_json_path(value, sub)
-        if problems:
-            errors.extend(problems)
-        elif not value.startswith(prefixes):
-            errors.append(FieldError.invalid(sub, value, f"should be a json path under {under}"))
-    return errors
-
-
-def _column_errors(column: Any, path: str) -> list[FieldError]:
-    """Upstream's ``ValidateCustomResourceColumnDefinition``."""
-    col = _dict(column)
-    errors: list[FieldError] = []
-    if not col.get("name"):
-        errors.append(FieldError.required(f"{path}.name"))
-    kind = _str(col.get("type"))
-    if not kind:
-        errors.append(FieldError.required(f"{path}.type", "must be one of " + ",".join(_COLUMN_TYPES)))
-    elif kind not in _COLUMN_TYPES:
-        errors.append(FieldError.invalid(f"{path}.type", kind, "must be one of " + ",".join(_COLUMN_TYPES)))
-    fmt = _str(col.get("format"))
-    if fmt and fmt not in _COLUMN_FORMATS:
-        errors.append(
-            FieldError.invalid(f"{path}.format", fmt, "must be one of " + ",".join(_COLUMN_FORMATS))
-        )
-    json_path = _str(col.get("jsonPath"))
-    if not json_path:
-        errors.append(FieldError.required(f"{path}.JSONPath"))
-    else:
-        errors.extend(_simple_json_path(json_path, f"{path}.JSONPath"))
-    return errors
-
-
-def _schema_at(schema: Mapping[str, Any] | None, dotted: str) -> Mapping[str, Any] | None:
-    node: Any = schema
-    for part in dotted.split("."):
-        properties = _dict(node).get("properties") if isinstance(node, Mapping) else None
-        if not isinstance(properties, Mapping) or not isinstance(properties.get(part), Mapping):
-            return None
-        node = properties[part]
-    return node if isinstance(node, Mapping) else None
-
-
-def _selectable_errors(fields: Any, schema: Mapping[str, Any] | None, path: str) -> list[FieldError]:
-    """Upstream's ``ValidateCustomResourceSelectableFields``."""
-    errors: list[FieldError] = []
-    if schema is None:
-        return [
-            FieldError.invalid(
-                path,
-                "",
-                "selectableFields may only be set when version.schema.openAPIV3Schema is not included",
-            )
-        ]
-    seen: set[str] = set()
-    for i, item in enumerate(_list(fields)):
-        sub = f"{path}[{i}].jsonPath"
-        json_path = _str(_dict(item).get("jsonPath"))
-        if not json_path:
-            errors.append(FieldError.required(sub))
-            continue
-        try:
-            dotted = JSONPath.parse(json_path).dotted if json_path.startswith(".") else None
-        except JSONPathError:
-            dotted = None
-        node = _schema_at(schema, dotted) if dotted else None
-        if dotted is None or node is None:
-            errors.append(
-                FieldError.invalid(sub, json_path, "is an invalid path: does not refer to a valid field")
-            )
-            continue
-        if dotted.split(".")[0] == "metadata":
-            errors.append(FieldError.invalid(sub, json_path, "must not point to fields in metadata"))
-        if node.get("type") not in ("string", "boolean", "integer"):
-            errors.append(
-                FieldError.invalid(
-                    sub,
-                    json_path,
-                    "must point to a field of type string, boolean or integer. Enum string fields and strings "
-                    "with formats are allowed.",
-                )
-            )
-        if dotted in seen:
-            errors.append(FieldError.duplicate(sub, json_path))
-        seen.add(dotted)
-    if len(seen) > _MAX_SELECTABLE_FIELDS:
-        errors.append(
-            FieldError(
-                FieldError.TOO_MANY, path, len(seen), f"must have at most {_MAX_SELECTABLE_FIELDS} items"
-            )
-        )
-    return errors
-
-
-def compile_schema(schema: Mapping[str, Any], path: str) -> tuple[CompiledSchema | None, list[FieldError]]:
-    """Check and compile one ``openAPIV3Schema`` (found at ``path``, for messages): the structural
-    rules and every CEL rule.  Returns the compiled schema, or ``None`` with the problems."""
-    errors = check_structural(schema, path)
-    context = BuildContext(with_rules=True)
-    root = build_node(schema, path, context, resource=True)
-    errors.extend(context.errors)
-    if errors:
-        return None, errors
-    return CompiledSchema(schema, root), []
-
-
-def _identical(values: Sequence[Any]) -> bool:
-    return bool(values) and all(v is not None and v == values[0] for v in values)
-
-
-def validate_crd(crd: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:
-    """Upstream's CustomResourceDefinition validation (create, or update when ``old`` is given),
-    beyond ObjectMeta, with upstream's messages.  Per-version schemas, subresources and printer
-    columns that are identical in every version are reported under ``spec.validation``,
-    ``spec.subresources`` and ``spec.additionalPrinterColumns``, as upstream hoists them."""
-    errors: list[FieldError] = []
-    meta = _dict(crd.get("metadata"))
-    spec = crd.get("spec")
-    if not isinstance(spec, dict):
-        return [FieldError.required("spec")]
-    group = _str(spec.get("group"))
-    names = _dict(spec.get("names"))
-    plural = _str(names.get("plural"))
-    name = meta.get("name")
-    if isinstance(name, str) and name and name != f"{plural}.{group}":
-        errors.append(FieldError.invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
-
-    if not group:
-        errors.append(FieldError.required("spec.group"))
-    elif problems := is_dns1123_subdomain(group):
-        errors.append(FieldError.invalid("spec.group", group, _joined(problems)))
-    elif len(group.split(".")) < 2:
-        errors.append(FieldError.invalid("spec.group", group, "should be a domain with at least one dot"))
-
-    scope = spec.get("scope")
-    if not scope:
-        errors.append(FieldError.required("spec.scope"))
-    elif scope not in ("Cluster", "Namespaced"):
-        errors.append(FieldError.not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
-
-    versions = _versions(spec)
-    schemas = [_schema_of(v) for v in versions]
-    subresources = [v.get("subresources") for v in versions]
-    columns = [v.get("additionalPrinterColumns") or None for v in versions]
-    hoist_schema = _identical(schemas)
-    hoist_subresources = _identical(subresources)
-    hoist_columns = _identical(columns)
-    storage_count = 0
-    seen: set[str] = set()
-    unique = True
-    for i, version in enumerate(versions):
-        vpath = f"spec.versions[{i}]"
-        version_name = _str(version.get("name"))
-        if version.get("storage") is True:
-            storage_count += 1
-        if version_name in seen:
-            unique = False
-        seen.add(version_name)
-        if problems := is_dns1035_label(version_name):
-            errors.append(FieldError.invalid(f"{vpath}.name", version_name, _joined(problems)))
-        if version.get("deprecationWarning") is not None and version.get("deprecated") is not True:
-            errors.append(
-                FieldError.invalid(
-                    f"{vpath}.deprecationWarning",
-                    version.get("deprecationWarning"),
-                    "can only be set for deprecated versions",
-                )
-            )
-        schema = schemas[i]
-        if schema is None:
-            errors.append(FieldError.required(f"{vpath}.schema.openAPIV3Schema", "schemas are required"))
-        elif not hoist_schema:
-            errors.extend(compile_schema(schema, f"{vpath}.schema.openAPIV3Schema")[1])
-        if not hoist_subresources:
-            errors.extend(_subresource_errors(subresources[i], f"{vpath}.subresources"))
-        if not hoist_columns:
-            for j, column in enumerate(_list(version.get("additionalPrinterColumns"))):
-                errors.extend(_column_errors(column, f"{vpath}.additionalPrinterColumns[{j}]"))
-        if version.get("selectableFields"):
-            errors.extend(
-                _selectable_errors(version["selectableFields"], schema, f"{vpath}.selectableFields")
-            )
-    if hoist_schema and schemas[0] is not None:
-        errors.extend(compile_schema(schemas[0], _HOISTED_SCHEMA)[1])
-    if hoist_subresources:
-        errors.extend(_subresource_errors(subresources[0], "spec.subresources"))
-    if hoist_columns:
-        for j, column in enumerate(_list(columns[0])):
-            errors.extend(_column_errors(column, f"spec.additionalPrinterColumns[{j}]"))
-    if not unique:
-        errors.append(FieldError.invalid("spec.versions", versions, "must contain unique version names"))
-    if storage_count != 1:
-        errors.append(
-            FieldError.invalid(
-                "spec.versions", versions, "must have exactly one version marked as storage version"
-            )
-        )
-
-    for key in ("plural", "singular", "kind", "listKind"):
-        if not names.get(key):
-            errors.append(FieldError.required(f"spec.names.{key}"))
-    errors.extend(_names_errors(names, "spec.names"))
-
-    conversion = _dict(spec.get("conversion"))
-    strategy = conversion.get("strategy")
-    if strategy not in ("None", "Webhook"):
-        if not strategy:
-            errors.append(FieldError.required("spec.conversion.strategy"))
-        else:
-            errors.append(FieldError.not_supported("spec.conversion.strategy", strategy, ["None", "Webhook"]))
-    elif strategy == "None":
-        for key in ("webhookClientConfig", "conversionReviewVersions"):
-            if conversion.get(key):
-                errors.append(
-                    FieldError.forbidden(
-                        f"spec.conversion.{key}", "should not be set when strategy is not set to Webhook"
-                    )
-                )
-    if spec.get("preserveUnknownFields") is True and not (
-        old is not None and _dict(old.get("spec")).get("preserveUnknownFields") is True
-    ):
-        errors.append(
-            FieldError.invalid(
-                "spec.preserveUnknownFields",
-                True,
-                "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead",
-            )
-        )
-
-    if old is not None:
-        old_spec = _dict(old.get("spec"))
-        old_names = _dict(old_spec.get("names"))
-        established = _condition(_list(_dict(old.get("status")).get("conditions")), "Established")
-        if established is not None and established.get("status") == "True":
-            if spec.get("scope") != old_spec.get("scope"):
-                errors.append(FieldError.invalid("spec.scope", spec.get("scope"), "field is immutable"))
-            if names.get("kind") != old_names.get("kind"):
-                errors.append(FieldError.invalid("spec.names.kind", names.get("kind"), "field is immutable"))
-        if group != old_spec.get("group"):
-            errors.append(FieldError.invalid("spec.group", group, "field is immutable"))
-        if plural != old_names.get("plural"):
-            errors.append(FieldError.invalid("spec.names.plural", plural, "field is immutable"))
-
-    status = _dict(crd.get("status"))
-    errors.extend(_names_errors(_dict(status.get("acceptedNames")), "status.acceptedNames"))
-    errors.extend(_stored_versions_errors(_list(status.get("storedVersions")), versions))
-    errors.extend(_approval_errors(crd, old))
-    return errors
-
-
-def _stored_versions_errors(stored: list[Any], versions: list[dict[str, Any]]) -> list[FieldError]:
-    path = "status.storedVersions"
-    if not stored:
-        return [FieldError.invalid(path, stored, "must have at least one stored version")]
-    errors: list[FieldError] = []
-    remaining = {v: i for i, v in enumerate(stored)}
-    for version in versions:
-        name = version.get("name")
-        if version.get("storage") is True and name not in remaining:
-            errors.append(FieldError.invalid(path, stored, f"must have the storage version {name}"))
-        remaining.pop(name, None)
-    for name, i in remaining.items():
-        errors.append(
-            FieldError.invalid(
-                f"{path}[{i}]",
-                name,
-                f"missing from spec.versions; {name} was previously a storage version, and must remain in "
-                f"spec.versions until a storage migration ensures no data remains persisted in {name} and "
-                f"removes {name} from status.storedVersions",
-            )
-        )
-    return errors
-
-
-def _approval_errors(crd: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[FieldError]:
-    """Upstream's ``validateAPIApproval`` for the protected ``*.k8s.io`` / ``*.kubernetes.io`` groups."""
-    group = _str(_dict(crd.get("spec")).get("group"))
-    if not _protected_group(group):
-        return []
-
-    def state(obj: Mapping[str, Any]) -> tuple[str, Any]:
-        value = _dict(_dict(obj.get("metadata")).get("annotations")).get(_APPROVAL_ANNOTATION)
-        if value is None:
-            return "missing", value
-        if isinstance(value, str) and (
-            value.startswith("unapproved") or value.startswith(("http://", "https://"))
-        ):
-            return "ok", value
-        return "invalid", value
-
-    new_state, value = state(crd)
-    if old is not None and state(old)[0] == new_state:
-        return []
-    path = f"metadata.annotations[{_APPROVAL_ANNOTATION}]"
-    if new_state == "missing":
-        return [
-            FieldError.required(
-                path,
-                f'protected groups must have approval annotation "{_APPROVAL_ANNOTATION}", see '
-                "https://github.com/kubernetes/enhancements/pull/1111",
-            )
-        ]
-    if new_state == "invalid":
-        return [
-            FieldError.invalid(
-                path,
-                value,
-                f'protected groups must have approval annotation "{_APPROVAL_ANNOTATION}" with either a URL or a '
-                'reason starting with "unapproved", see https://github.com/kubernetes/enhancements/pull/1111',
-            )
-        ]
-    return []
 
 
 @dataclass(frozen=True)
@@ -557,7 +100,7 @@ class CustomResourceDefinitionStrategy(Strategy):
 
     def prepare_create(self, obj: dict[str, Any], info: ResourceInfo) -> None:
         default_crd(obj)
-        stored = _storage_version(_dict(obj.get("spec")))
+        stored = storage_version(dict_of(obj.get("spec")))
         # A new CRD starts with no accepted names and no conditions (upstream's PrepareForCreate).
         obj["status"] = {
             "acceptedNames": {"plural": "", "kind": ""},
@@ -566,9 +109,9 @@ class CustomResourceDefinitionStrategy(Strategy):
 
     def prepare_update(self, obj: dict[str, Any], old: Mapping[str, Any], info: ResourceInfo) -> None:
         default_crd(obj)
-        stored = _storage_version(_dict(obj.get("spec")))
-        status = dict(_dict(obj.get("status")))  # shared with the stored object: copy before changing
-        versions = list(_list(status.get("storedVersions")))
+        stored = storage_version(dict_of(obj.get("spec")))
+        status = dict(dict_of(obj.get("status")))  # shared with the stored object: copy before changing
+        versions = list(list_of(status.get("storedVersions")))
         if stored and stored not in versions:
             status["storedVersions"] = [*versions, stored]
             obj["status"] = status
@@ -580,10 +123,10 @@ class CustomResourceDefinitionStrategy(Strategy):
 
     def prepare_delete(self, obj: dict[str, Any], info: ResourceInfo) -> None:
         meta = obj["metadata"]
-        finalizers = [f for f in _list(meta.get("finalizers")) if isinstance(f, str)]
+        finalizers = [f for f in list_of(meta.get("finalizers")) if isinstance(f, str)]
         if CLEANUP_FINALIZER not in finalizers:
             meta["finalizers"] = [*finalizers, CLEANUP_FINALIZER]
-        status = obj["status"] = copy.deepcopy(_dict(obj.get("status")))
+        status = obj["status"] = copy.deepcopy(dict_of(obj.get("status")))
         conditions = status.setdefault("conditions", [])
         set_condition(
             conditions,
@@ -672,7 +215,7 @@ class _Printer:
     def of(cls, declared: Any) -> _Printer:
         columns: list[Column] = [NAME_COLUMN]
         paths: list[tuple[str, JSONPath | None]] = []
-        specs = [c for c in _list(declared) if isinstance(c, dict)] or [
+        specs = [c for c in list_of(declared) if isinstance(c, dict)] or [
             {
                 "name": "Age",
                 "type": "date",
@@ -681,14 +224,16 @@ class _Printer:
             }
         ]
         for spec in specs:
-            json_path = _str(spec.get("jsonPath"))
-            description = _str(spec.get("description")) or (
+            json_path = str_of(spec.get("jsonPath"))
+            description = str_of(spec.get("description")) or (
                 f"Custom resource definition column (in JSONPath format): {json_path}"
             )
             raw_priority = spec.get("priority")
             priority = raw_priority if isinstance(raw_priority, int) else 0
-            kind = _str(spec.get("type")) or "string"
-            columns.append((_str(spec.get("name")), kind, _str(spec.get("format")), priority, description))
+            kind = str_of(spec.get("type")) or "string"
+            columns.append(
+                (str_of(spec.get("name")), kind, str_of(spec.get("format")), priority, description)
+            )
             try:
                 parsed: JSONPath | None = JSONPath.parse(json_path)
             except JSONPathError:
@@ -697,7 +242,7 @@ class _Printer:
         return cls(tuple(columns), tuple(paths))
 
     def cells(self, obj: Mapping[str, Any], at: datetime) -> list[Any]:
-        meta = _dict(obj.get("metadata"))
+        meta = dict_of(obj.get("metadata"))
         row: list[Any] = [meta.get("name", "")]
         for kind, path in self.paths:
             row.append(_column_cell(kind, path.first(obj), at) if path is not None else None)
@@ -788,8 +333,8 @@ def _dotted(json_path: str) -> str:
 def _strategy_for(
     crd_name: str, spec: Mapping[str, Any], version: Mapping[str, Any], schema_rv: int, terminating: bool
 ) -> CustomResourceStrategy:
-    group = _str(spec.get("group"))
-    raw = _schema_of(version)
+    group = str_of(spec.get("group"))
+    raw = schema_of(version)
     compiled: CompiledSchema | None = None
     if raw is not None:
         compiled, problems = compile_schema(
@@ -797,30 +342,30 @@ def _strategy_for(
         )
         if problems:  # pragma: no cover - stored CRDs were validated on write
             log.warning("custom resource schema of %s no longer compiles: %s", crd_name, problems[0])
-    subresources = _dict(version.get("subresources"))
+    subresources = dict_of(version.get("subresources"))
     scale_spec = subresources.get("scale")
     scale = None
     if isinstance(scale_spec, dict):
-        selector = _str(scale_spec.get("labelSelectorPath"))
+        selector = str_of(scale_spec.get("labelSelectorPath"))
         scale = (
-            _dotted(_str(scale_spec.get("specReplicasPath"))),
-            _dotted(_str(scale_spec.get("statusReplicasPath"))),
+            _dotted(str_of(scale_spec.get("specReplicasPath"))),
+            _dotted(str_of(scale_spec.get("statusReplicasPath"))),
             _dotted(selector) if selector else None,
         )
     selectable = {
-        _dotted(_str(item.get("jsonPath"))): _dotted(_str(item.get("jsonPath")))
-        for item in _list(version.get("selectableFields"))
+        _dotted(str_of(item.get("jsonPath"))): _dotted(str_of(item.get("jsonPath")))
+        for item in list_of(version.get("selectableFields"))
         if isinstance(item, dict) and item.get("jsonPath")
     }
     return CustomResourceStrategy(
         selectable_fields=selectable or None,
         group=group,
-        plural=_str(_dict(spec.get("names")).get("plural")),
+        plural=str_of(dict_of(spec.get("names")).get("plural")),
         schema=compiled,
         raw_schema=raw,
-        has_defaults=_has_default(raw),
+        has_defaults=has_default(raw),
         schema_rv=schema_rv,
-        storage_version=join_api_version(group, _storage_version(spec)),
+        storage_version=join_api_version(group, storage_version(spec)),
         scale=scale,
         terminating=terminating,
         table_printer=_Printer.of(version.get("additionalPrinterColumns")),
@@ -836,7 +381,7 @@ _NAME_FIELDS = ("plural", "singular", "shortNames", "kind", "listKind", "categor
 
 def _names(value: Any) -> dict[str, Any]:
     """A names object in upstream's field order, empty optional lists left out."""
-    raw = _dict(value)
+    raw = dict_of(value)
     out: dict[str, Any] = {}
     for key in _NAME_FIELDS:
         item = raw.get(key)
@@ -844,7 +389,7 @@ def _names(value: Any) -> dict[str, Any]:
             if item:
                 out[key] = list(item)
         else:
-            out[key] = _str(item)
+            out[key] = str_of(item)
     return out
 
 
@@ -892,15 +437,15 @@ class CustomResourceDefinitions:
         self._registry.add(info, CustomResourceDefinitionStrategy(clock=self._clock))
         crds = [record.load() for record in self._storage.list_records(CRD_KEY)]
         for crd in crds:
-            status = _dict(crd.get("status"))
-            established = _condition(_list(status.get("conditions")), "Established")
+            status = dict_of(crd.get("status"))
+            established = condition(list_of(status.get("conditions")), "Established")
             self._states[crd["metadata"]["name"]] = _State(
-                group=_str(_dict(crd.get("spec")).get("group")),
+                group=str_of(dict_of(crd.get("spec")).get("group")),
                 accepted=_names(status.get("acceptedNames")),
                 established=established is not None and established.get("status") == "True",
             )
         for crd in sorted(
-            crds, key=lambda c: (_str(c["metadata"].get("creationTimestamp")), c["metadata"]["name"])
+            crds, key=lambda c: (str_of(c["metadata"].get("creationTimestamp")), c["metadata"]["name"])
         ):
             self._sync(crd["metadata"]["name"])
         self._unsubscribe = self._storage.subscribe(self._on_event)
@@ -963,17 +508,19 @@ class CustomResourceDefinitions:
                     self._resync_group(state.group, name)
             return
         crd = record.load()
-        spec = _dict(crd.get("spec"))
-        status = _dict(crd.get("status"))
+        spec = dict_of(crd.get("spec"))
+        status = dict_of(crd.get("status"))
         if state is None:
             state = self._states[name] = _State(
-                group=_str(spec.get("group")), accepted=_names(status.get("acceptedNames")), established=False
+                group=str_of(spec.get("group")),
+                accepted=_names(status.get("acceptedNames")),
+                established=False,
             )
         before = state.accepted
         state.accepted, state.names_condition = self._accept_names(name, spec, state)
         if state.names_condition[0] == "True":
             state.established = True
-        state.terminating = bool(_dict(crd.get("metadata")).get("deletionTimestamp"))
+        state.terminating = bool(dict_of(crd.get("metadata")).get("deletionTimestamp"))
         signature = (
             crd["metadata"].get("uid"),
             crd["metadata"].get("generation"),
@@ -999,7 +546,7 @@ class CustomResourceDefinitions:
     ) -> tuple[dict[str, Any], tuple[str, str, str]]:
         """Upstream's naming controller (``calculateNamesAndConditions``): each requested name is
         accepted if it is the one accepted before or nobody else in the group holds it."""
-        group = _str(spec.get("group"))
+        group = str_of(spec.get("group"))
         resources: set[str] = set()
         kinds: set[str] = set()
         owned: set[tuple[str, str, str]] = set()
@@ -1056,24 +603,24 @@ class CustomResourceDefinitions:
         return _names(new), condition
 
     def _register(self, name: str, crd: Mapping[str, Any], state: _State, rv: int) -> None:
-        spec = _dict(crd.get("spec"))
+        spec = dict_of(crd.get("spec"))
         names = state.accepted
-        group = _str(spec.get("group"))
+        group = str_of(spec.get("group"))
         items: list[tuple[ResourceInfo, Strategy]] = []
         selectable: set[tuple[str, str]] = set()
         if state.established and names.get("plural") and names.get("kind"):
             namespaced = spec.get("scope") == "Namespaced"
-            for version in _versions(spec):
+            for version in versions_of(spec):
                 if version.get("served") is not True:
                     continue
-                version_name = _str(version.get("name"))
-                raw = _schema_of(version)
+                version_name = str_of(version.get("name"))
+                raw = schema_of(version)
                 encoded = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
                 known = state.schema_rvs.get(version_name)
                 schema_rv = known[1] if known is not None and known[0] == encoded else rv
                 state.schema_rvs[version_name] = (encoded, schema_rv)
                 strategy = _strategy_for(name, spec, version, schema_rv, state.terminating)
-                subresources = _dict(version.get("subresources"))
+                subresources = dict_of(version.get("subresources"))
                 info = ResourceInfo(
                     group=group,
                     version=version_name,
@@ -1124,7 +671,7 @@ class CustomResourceDefinitions:
         if record is None or state is None:
             return
         crd = record.load()
-        status = _dict(crd.get("status"))
+        status = dict_of(crd.get("status"))
         desired = copy.deepcopy(status)
         at = format_time(self._clock())
         desired["acceptedNames"] = state.accepted
@@ -1132,7 +679,7 @@ class CustomResourceDefinitions:
         status_value, reason, message = state.names_condition
         set_condition(conditions, "NamesAccepted", status_value, reason, message, at)
         if state.established:
-            established = _condition(conditions, "Established")
+            established = condition(conditions, "Established")
             if established is None or established.get("status") != "True":
                 set_condition(
                     conditions,
@@ -1144,7 +691,7 @@ class CustomResourceDefinitions:
                 )
         else:
             set_condition(conditions, "Established", "False", "NotAccepted", "not all names are accepted", at)
-        finalizers = _list(crd["metadata"].get("finalizers"))
+        finalizers = list_of(crd["metadata"].get("finalizers"))
         deleting = state.terminating and CLEANUP_FINALIZER in finalizers
         remaining = 0
         if deleting:
@@ -1185,7 +732,7 @@ class CustomResourceDefinitions:
             )
         if deleting and not remaining:
             meta = crd["metadata"]
-            meta["finalizers"] = [f for f in _list(meta.get("finalizers")) if f != CLEANUP_FINALIZER]
+            meta["finalizers"] = [f for f in list_of(meta.get("finalizers")) if f != CLEANUP_FINALIZER]
             await self._service.update(self._info, "", name, crd, RequestOptions(field_manager=_MANAGER))
 
     async def _delete_instances(self, info: ResourceInfo, key: ResourceKey) -> int:
