@@ -727,8 +727,9 @@ class Controller:
     async def _apply(self, ref: ObjectRef, wire: Obj, ctx: Context[Any]) -> None:
         """Descendants, pruning, status, events: in that order, so that a status claiming readiness is
         never written before the descendants it describes."""
-        registered = await self._apply_descendants(wire, ctx)
-        await self._prune(wire, registered)
+        if ctx.descendants or self._owned:  # nothing to apply or prune otherwise
+            registered = await self._apply_descendants(wire, ctx)
+            await self._prune(wire, registered)
         condition = self.options.error_condition
         if condition is not None and not any(c["type"] == condition for c in ctx.conditions):
             stored = (
