@@ -1233,8 +1233,10 @@ class ObjectService:
         """DELETE.  Returns ``(object, gone)``: ``gone`` is false while finalizers hold the object.
 
         ``delete_options`` is a DeleteOptions body (preconditions, propagationPolicy,
-        gracePeriodSeconds); garbage collection of dependents is issue 3, so propagation policies are
-        validated and accepted but add no finalizers yet.
+        gracePeriodSeconds).  The propagation policy sets the garbage collector's ``orphan`` or
+        ``foregroundDeletion`` finalizer; a DELETE of an object already being deleted may replace that
+        policy, and completes the deletion when no finalizer is left.  A namespace whose content is
+        still being removed refuses another DELETE with 409, as upstream does.
         """
         record = self.get(info, namespace, name)
         obj = self.record_object(info, record)
@@ -1270,9 +1272,24 @@ class ObjectService:
         finalizers = deletion_finalizers(current, delete_options)
         policy_changed = set(finalizers) != set(current)
         if meta.get("deletionTimestamp"):
+            if _namespace_finalizers(info, obj):
+                raise Conflict.for_resource(
+                    info.plural,
+                    info.group,
+                    name,
+                    "The system is ensuring all content is removed from this namespace.  Upon completion, "
+                    "this namespace will automatically be purged by the system.",
+                )
             # Deletion already pending: finalizers decide when it goes; a new policy may replace the old.
-            if policy_changed and not options.dry_run:
+            if not policy_changed:
+                return obj, False
+            if finalizers:
                 meta["finalizers"] = finalizers
+            else:
+                # The new policy released the last finalizer: nothing holds the object any more.
+                meta.pop("finalizers", None)
+                return self._finish_delete(info, record, obj, options), True
+            if not options.dry_run:
                 try:
                     self.storage.update(resource_key(info), self._stored(info, obj), expected_rv=record.rv)
                 except StaleVersionError:
