@@ -719,9 +719,9 @@ class Handlers:
                 await response.write(b"".join(chunks))
             if bookmarks and not watcher.overflowed and watcher.pending() == 0:
                 await response.write(self._bookmark(info, self.service.storage.resource_version))
-        except (ConnectionResetError, asyncio.CancelledError):
-            watcher.close()
-            raise
+        except ConnectionResetError:
+            # The client hung up: the normal end of most watches, not a server error to log.
+            return response
         finally:
             watcher.close()
         try:
