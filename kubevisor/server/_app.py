@@ -26,8 +26,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from kubevisor.api import AlreadyExists, Clock, ResourceInfo, now
-from kubevisor.api._builtins import builtin_resources
+from kubevisor.api import AlreadyExists, Clock, ResourceInfo, builtin_resources, now
 from kubevisor.server._crd import CustomResourceDefinitions
 from kubevisor.server._gc import GarbageCollector
 from kubevisor.server._handlers import HandlerOptions, Handlers, build_app

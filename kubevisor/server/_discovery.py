@@ -13,8 +13,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from kubevisor.api._builtins import KUBERNETES_VERSION
-from kubevisor.api._meta import ResourceInfo, join_api_version
+from kubevisor.api import KUBERNETES_VERSION, ResourceInfo, join_api_version
 
 __all__ = [
     "api_group_list",

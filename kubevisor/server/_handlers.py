@@ -31,8 +31,8 @@ from kubevisor.api import (
     ResourceInfo,
     ServerError,
     UnsupportedMediaType,
+    builtin_definitions,
 )
-from kubevisor.api._builtins import builtin_definitions
 from kubevisor.server import _discovery, _openapi
 from kubevisor.server._openapi_pb import MEDIA_TYPE as OPENAPI_V2_PROTOBUF
 from kubevisor.server._openapi_pb import MEDIA_TYPE_ALTERNATIVE as OPENAPI_V2_PROTOBUF_ALTERNATIVE

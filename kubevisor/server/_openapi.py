@@ -30,8 +30,7 @@ from typing import Any
 
 import orjson
 
-from kubevisor.api._builtins import KUBERNETES_VERSION, builtin_definitions
-from kubevisor.api._meta import ResourceInfo, join_api_version
+from kubevisor.api import KUBERNETES_VERSION, ResourceInfo, builtin_definitions, join_api_version
 
 __all__ = [
     "document_hash",

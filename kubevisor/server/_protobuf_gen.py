@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from kubevisor.api._builtins import builtin_definitions, builtin_resources
+from kubevisor.api import builtin_definitions, builtin_resources
 from kubevisor.server._protobuf import proto_package, read_fields
 
 __all__ = ["extract_descriptors", "main"]

@@ -41,31 +41,32 @@ from kubevisor.api import (
     Conflict,
     Expired,
     FieldError,
+    FieldSelector,
     FieldSet,
     Forbidden,
     Invalid,
+    LabelSelector,
     NotFound,
     ResourceInfo,
     ServerTimeout,
     TypeResolver,
     UnsupportedMediaType,
     apply,
+    apply_json_patch,
+    apply_merge_patch,
+    builtin_definitions,
+    definition_name,
     field_manager_for,
-    format_time,
-    now,
-    parse_time,
-    untyped_resource_type,
-    update_managed_fields,
-)
-from kubevisor.api._builtins import builtin_definitions, definition_name
-from kubevisor.api._patch import apply_json_patch, apply_merge_patch
-from kubevisor.api._selectors import FieldSelector, LabelSelector
-from kubevisor.api._strategic import strategic_merge_patch
-from kubevisor.api._validation import (
     finalizer_warnings,
+    format_time,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_valid_path_segment_name,
+    now,
+    parse_time,
+    strategic_merge_patch,
+    untyped_resource_type,
+    update_managed_fields,
     validate_object_meta,
     validate_object_meta_update,
 )
