@@ -109,9 +109,7 @@ def to_wire(value: Any) -> Any:
     from the server is written back exactly and nothing else is invented)."""
     if value is None or isinstance(value, dict):
         return value
-    # Looked up on the class first: a pydantic instance answers a missing attribute through its
-    # __getattr__, which costs more than the whole dump of a small model.
-    if callable(getattr(type(value), "to_wire", None)):
+    if _has_to_wire(type(value)):
         return value.to_wire()
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True, exclude=_exclusions(value))
@@ -121,6 +119,13 @@ def to_wire(value: Any) -> Any:
     raise TypeError(
         f"cannot serialise {type(value).__name__}: expected a dict, a TypedResource or a pydantic model"
     )
+
+
+@functools.cache
+def _has_to_wire(cls: type) -> bool:
+    # Per class, once: pydantic answers a missing attribute through __getattr__ (on the instance
+    # and on the model class alike), which costs more than the whole dump of a small model.
+    return callable(getattr(cls, "to_wire", None))
 
 
 def _exclusions(model: BaseModel) -> Any:
