@@ -79,10 +79,11 @@ class ServerOptions:
     """Largest accepted request body (upstream: 3 MiB); larger ones get 413."""
     default_namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
     """Namespaces created at start when missing."""
-    controllers: tuple[Controller, ...] = ()
-    """Built-in controllers started with the server and cancelled when it stops.  None by default (a
-    bare API server, as envtest is); :func:`default_controllers` gives the garbage collector,
-    namespace lifecycle and default ServiceAccount controllers, which ``kubevisor dev`` runs."""
+    controllers: tuple[Controller, ...] = field(default_factory=default_controllers)
+    """Built-in controllers started with the server and cancelled when it stops.  By default
+    :func:`default_controllers`: the garbage collector, namespace lifecycle and default ServiceAccount
+    controllers, so that the server behaves as a real cluster does; ``()`` gives a bare API server
+    (as envtest is), for tests of the REST layer alone."""
     admission: tuple[AdmissionPlugin, ...] = ()
     """Admission plugins run, in order, on every write before it is stored."""
     service_cidr: str = "10.96.0.0/12"

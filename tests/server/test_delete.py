@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
-from kubevisor.server import APIServer
+from kubevisor.server import APIServer, ServerOptions
+
+
+@pytest.fixture
+def server_options() -> ServerOptions:
+    return ServerOptions(controllers=())
 
 
 async def call(http: aiohttp.ClientSession, method: str, path: str, body: Any = None) -> tuple[int, Any]:
