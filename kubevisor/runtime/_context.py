@@ -121,11 +121,16 @@ def to_wire(value: Any) -> Any:
     )
 
 
-@functools.cache
+_TO_WIRE: dict[type, bool] = {}
+
+
 def _has_to_wire(cls: type) -> bool:
     # Per class, once: pydantic answers a missing attribute through __getattr__ (on the instance
     # and on the model class alike), which costs more than the whole dump of a small model.
-    return callable(getattr(cls, "to_wire", None))
+    known = _TO_WIRE.get(cls)
+    if known is None:
+        known = _TO_WIRE[cls] = callable(getattr(cls, "to_wire", None))
+    return known
 
 
 def _exclusions(model: BaseModel) -> Any:
