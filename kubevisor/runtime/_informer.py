@@ -188,7 +188,9 @@ class Informer:
         self.observer: InformerObserver = observer if observer is not None else _NoObserver()
         self._clock: MonotonicClock = clock if clock is not None else SystemClock()
         self._rng = rng if rng is not None else random.Random()
-        self._handlers: list[EventHandler] = []
+        # Replaced, never mutated: dispatching iterates it without a copy, and a handler added or
+        # removed during a dispatch takes effect from the next event.
+        self._handlers: tuple[EventHandler, ...] = ()
         self._synced = asyncio.Event()
         self.last_sync_resource_version: str = ""
         """The resourceVersion of the last list or watch event applied to the store."""
@@ -215,14 +217,16 @@ class Informer:
         """Deliver every later change to ``handler``; with ``replay``, first an ``on_add`` for every
         object already cached (so a handler added late sees the same world as one added first).
         Returns a function that removes the handler."""
-        self._handlers.append(handler)
+        self._handlers = (*self._handlers, handler)
         if replay:
             for obj in list(self.store):
                 _call(handler.on_add, obj)
 
         def remove() -> None:
             if handler in self._handlers:
-                self._handlers.remove(handler)
+                handlers = list(self._handlers)
+                handlers.remove(handler)
+                self._handlers = tuple(handlers)
 
         return remove
 
@@ -347,7 +351,9 @@ class Informer:
                     reported = watch.reconnects
                 obj = event.object
                 if not keep:
-                    _strip(obj)
+                    meta = obj.get("metadata")
+                    if meta is not None:
+                        meta.pop("managedFields", None)
                 if event.type == "DELETED":
                     old = store.remove(ObjectRef.of(obj))
                     if old is not None:
@@ -370,20 +376,32 @@ class Informer:
             if not self._synced.is_set():
                 continue
             for obj in list(self.store):
-                for handler in tuple(self._handlers):
+                for handler in self._handlers:
                     _call(handler.on_update, obj, obj)
 
+    # The three dispatchers run once per event and handler: the try is inlined rather than
+    # delegated to _call.
+
     def _dispatch_add(self, obj: Obj) -> None:
-        for handler in tuple(self._handlers):
-            _call(handler.on_add, obj)
+        for handler in self._handlers:
+            try:
+                handler.on_add(obj)
+            except Exception:
+                log.exception("informer event handler %r failed", handler.on_add)
 
     def _dispatch_update(self, old: Obj, new: Obj) -> None:
-        for handler in tuple(self._handlers):
-            _call(handler.on_update, old, new)
+        for handler in self._handlers:
+            try:
+                handler.on_update(old, new)
+            except Exception:
+                log.exception("informer event handler %r failed", handler.on_update)
 
     def _dispatch_delete(self, obj: Obj) -> None:
-        for handler in tuple(self._handlers):
-            _call(handler.on_delete, obj)
+        for handler in self._handlers:
+            try:
+                handler.on_delete(obj)
+            except Exception:
+                log.exception("informer event handler %r failed", handler.on_delete)
 
 
 def _strip(obj: Obj) -> None:

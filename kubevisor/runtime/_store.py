@@ -51,7 +51,8 @@ class ObjectRef(NamedTuple):
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError("object has no metadata.name")
-        return cls(meta.get("namespace") or "", name)
+        # tuple.__new__ skips the generated Python-level __new__: this runs for every watch event.
+        return _new_ref(cls, (meta.get("namespace") or "", name))
 
     @classmethod
     def parse(cls, key: str) -> ObjectRef:
@@ -59,6 +60,8 @@ class ObjectRef(NamedTuple):
         namespace, _, name = key.rpartition("/")
         return cls(namespace, name)
 
+
+_new_ref = tuple.__new__
 
 IndexFunc = Callable[[Obj], Iterable[str]]
 """Computes the index values of an object (none, one or several).  Must be a pure function of the
@@ -233,8 +236,16 @@ class Store:
         # Most updates (status writes, spec edits) leave every index value as it was: compare the
         # values and touch the buckets only for an index that changed.  An index bucket can hold
         # thousands of references (every object of a namespace), so the saving is the set updates.
+        # The built-in indexes read only the namespace and the owner references: when those are
+        # equal, they are not even computed.
         indexes = self._indexes
+        old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+        builtins_same = old_meta.get("namespace") == new_meta.get("namespace") and old_meta.get(
+            "ownerReferences"
+        ) == new_meta.get("ownerReferences")
         for name, func in self._index_funcs.items():
+            if builtins_same and _BUILTIN_INDEXES.get(name) is func:
+                continue
             before, after = func(old), func(new)
             if type(before) is type(after) and before == after:
                 continue
