@@ -22,7 +22,7 @@ from kubevisor.client._discovery import Discovery
 from kubevisor.client._list import ListPager, ObjectList
 from kubevisor.client._listdecode import ListDecoder
 from kubevisor.client._options import ClientOptions
-from kubevisor.client._transport import Transport
+from kubevisor.client._transport import Transport, quote_segment
 from kubevisor.client._typed import TypedResource, is_typed_class, is_typed_object
 from kubevisor.client._watch import Watch
 
@@ -62,6 +62,10 @@ class PatchType(StrEnum):
     """Built-in kinds only: lists merge by their patch merge keys."""
     APPLY = "application/apply-patch+yaml"
     """Server-side apply (prefer :meth:`Client.apply`)."""
+
+
+_CONTENT_TYPES: Final = {patch_type: patch_type.value for patch_type in PatchType}
+"""Each patch type's content type as a plain string (an enum's .value is a property lookup)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,10 @@ def _write_params(
     if field_validation is not None:
         params["fieldValidation"] = field_validation
     return params
+
+
+def _identity(obj: Obj) -> Obj:
+    return obj
 
 
 def _decode(body: bytes) -> Any:
@@ -303,15 +311,14 @@ class Client:
             entry = self._prefixes[key] = (info, Transport.path(*segments))
         if name is None:
             return entry[1]
-        if subresource:
-            return entry[1] + Transport.path(name, subresource)
-        return entry[1] + Transport.path(name)
+        path = entry[1] + "/" + quote_segment(name)
+        return path + "/" + quote_segment(subresource) if subresource else path
 
     @staticmethod
     def _converter(target: _Target) -> Callable[[Obj], Any]:
         typed = target.typed
         if typed is None:
-            return lambda obj: obj
+            return _identity
         from_wire: Callable[[Obj], Any] = typed.from_wire
         return from_wire
 
@@ -731,10 +738,11 @@ class Client:
         params = _write_params(dry_run, field_manager, field_validation)
         if force:
             params["force"] = "true"
+        content_type = _CONTENT_TYPES[patch_type]
 
         async def op(t: _Target) -> Any:
             path = self._path(t.info, self._namespace(t.info, namespace), name, subresource)
-            result = await self._json("PATCH", path, params=params, body=body, content_type=patch_type.value)
+            result = await self._json("PATCH", path, params=params, body=body, content_type=content_type)
             return self._converter(t)(result)
 
         return await self._run(await self._target(kind), kind, op)

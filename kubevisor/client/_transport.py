@@ -33,7 +33,7 @@ from kubevisor.client._errors import TransportError
 from kubevisor.client._options import ClientOptions
 from kubevisor.client._ratelimit import TokenBucket
 
-__all__ = ["Response", "Transport"]
+__all__ = ["Response", "Transport", "quote_segment"]
 
 log = logging.getLogger("kubevisor.client")
 
@@ -130,7 +130,8 @@ _SEGMENT_SAFE: Final = ":@!$&'()*+,;=-._~"
 _NEEDS_NO_QUOTING: Final = re.compile(r"[A-Za-z0-9:@!$&'()*+,;=\-._~]*").fullmatch
 
 
-def _quote_segment(segment: str) -> str:
+def quote_segment(segment: str) -> str:
+    """One path segment, percent-encoded so that it cannot escape its segment."""
     # Almost every segment (DNS names, group names, versions) has nothing to escape: one regex
     # match is several times cheaper than quote(), which runs for every request.
     if _NEEDS_NO_QUOTING(segment) is not None:
@@ -259,7 +260,7 @@ class Transport:
     @staticmethod
     def path(*segments: str) -> str:
         """Join path segments, percent-encoding each (a name cannot escape its segment)."""
-        return "".join("/" + _quote_segment(s) for s in segments)
+        return "".join("/" + quote_segment(s) for s in segments)
 
     def _backoff(self, attempt: int) -> float:
         retry = self.options.retry
