@@ -255,13 +255,18 @@ class Client:
             raise ValueError(f"object has no valid apiVersion/kind: {exc}") from None
         return _Target(await self.discovery.resource_for_kind(gvk), None, True), wire
 
-    async def _run(self, target: _Target, kind: Any, op: Callable[[_Target], Awaitable[X]]) -> X:
+    def _run(self, target: _Target, kind: Any, op: Callable[[_Target], Awaitable[X]]) -> Awaitable[X]:
         """Run ``op``; when a discovered path answers 404 for itself, refresh discovery and, if the
         kind now maps elsewhere, run it once more (a CRD recreated or a version dropped)."""
+        if not target.discovered:
+            return op(target)  # addressed as given: nothing to refresh, and no extra coroutine
+        return self._run_discovered(target, kind, op)
+
+    async def _run_discovered(self, target: _Target, kind: Any, op: Callable[[_Target], Awaitable[X]]) -> X:
         try:
             return await op(target)
         except NotFound as error:
-            if not target.discovered or not _path_not_found(error):
+            if not _path_not_found(error):
                 raise
             self.discovery.invalidate(target.info.group, target.info.version)
             fresh = await self._target(kind if kind is not None else target.info.gvk)
