@@ -40,6 +40,7 @@ class Deadlines:
         self._entries: dict[int, tuple[float, DeadlineScope]] = {}
         self._keys = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     def scope(self) -> DeadlineScope:
         """A scope whose deadline starts when it is entered."""
@@ -52,11 +53,16 @@ class Deadlines:
     def _add(self, scope: DeadlineScope) -> int:
         assert self.seconds is not None
         loop = asyncio.get_running_loop()
+        if self._timer_loop is not loop and self._timer_loop is not None:
+            # A previous loop was closed with scopes pending: its timer never fires, and its tasks
+            # are gone.  Forget both.
+            self._entries.clear()
+            self._timer = None
         key = next(self._keys)
         deadline = loop.time() + self.seconds
         self._entries[key] = (deadline, scope)
         if self._timer is None:
-            self._timer = loop.call_at(deadline, self._fire)
+            self._timer, self._timer_loop = loop.call_at(deadline, self._fire), loop
         return key
 
     def _remove(self, key: int) -> None:
