@@ -10,7 +10,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,12 @@ from kubevisor.server import (
     ServiceAccountController,
 )
 from kubevisor.server._gc import FINALIZER_FOREGROUND, FINALIZER_ORPHAN, WorkQueue, deletion_finalizers
+from tests.server._api import DEADLINE, Api, eventually
 
 CMS = "/api/v1/namespaces/{ns}/configmaps"
 SECRETS = "/api/v1/namespaces/{ns}/secrets"
 CLUSTERROLES = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
 HOLD = "example.com/hold"
-DEADLINE = 20.0
 
 
 def controllers(workers: int = 4) -> tuple[Any, ...]:
@@ -44,52 +44,9 @@ def server_options() -> ServerOptions:
     return ServerOptions(controllers=controllers())
 
 
-class Api:
-    """A few verbs over an aiohttp session, answering ``(status, body)``."""
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        async with self.session.request(method, path, json=body) as response:
-            return response.status, await response.json(content_type=None)
-
-    async def get(self, path: str) -> dict[str, Any] | None:
-        status, body = await self.call("GET", path)
-        assert status in (200, 404), body
-        return body if status == 200 else None
-
-    async def create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
-        status, created = await self.call("POST", collection, body)
-        assert status == 201, created
-        return created
-
-    async def delete(self, path: str, policy: str | None = None) -> tuple[int, dict[str, Any]]:
-        options = {"propagationPolicy": policy} if policy else None
-        return await self.call("DELETE", path, options)
-
-    async def release(self, path: str) -> None:
-        """Remove every finalizer from the object at ``path``."""
-        obj = await self.get(path)
-        assert obj is not None
-        obj["metadata"]["finalizers"] = []
-        status, body = await self.call("PUT", path, obj)
-        assert status == 200, body
-
-    async def gone(self, path: str) -> bool:
-        return await self.get(path) is None
-
-
 @pytest.fixture
 async def api(http: aiohttp.ClientSession) -> Api:
     return Api(http)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = DEADLINE) -> None:
-    """Wait until ``check()`` holds; fail after ``deadline`` seconds (a bound, not a measurement)."""
-    async with asyncio.timeout(deadline):
-        while not await check():  # noqa: ASYNC110 - the condition lives behind HTTP: nothing to await
-            await asyncio.sleep(0.01)
 
 
 def ref(

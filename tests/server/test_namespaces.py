@@ -21,10 +21,11 @@ import pytest
 from kubevisor.api import Forbidden, ResourceInfo
 from kubevisor.server import AdmissionRequest, APIServer, ServerOptions, default_controllers
 from kubevisor.server._namespaces import CONDITION_TYPES
+from tests.server._api import DEADLINE, eventually
+from tests.server._api import Api as SharedApi
 
 NAMESPACES = "/api/v1/namespaces"
 HOLD = "example.com/hold"
-DEADLINE = 20.0
 CONTROLLERS = default_controllers()
 
 
@@ -33,51 +34,17 @@ def server_options() -> ServerOptions:
     return ServerOptions(controllers=CONTROLLERS)
 
 
-class Api:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        async with self.session.request(method, path, json=body) as response:
-            return response.status, await response.json(content_type=None)
-
-    async def get(self, path: str) -> dict[str, Any] | None:
-        status, body = await self.call("GET", path)
-        assert status in (200, 404), body
-        return body if status == 200 else None
-
-    async def create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
-        status, created = await self.call("POST", collection, body)
-        assert status == 201, created
-        return created
-
-    async def gone(self, path: str) -> bool:
-        return await self.get(path) is None
-
+class Api(SharedApi):
     async def namespace(self, name: str, **spec: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"metadata": {"name": name}}
         if spec:
             body["spec"] = spec
         return await self.create(NAMESPACES, body)
 
-    async def release(self, path: str) -> None:
-        obj = await self.get(path)
-        assert obj is not None
-        obj["metadata"]["finalizers"] = []
-        status, body = await self.call("PUT", path, obj)
-        assert status == 200, body
-
 
 @pytest.fixture
 async def api(http: aiohttp.ClientSession) -> Api:
     return Api(http)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], deadline: float = DEADLINE) -> None:
-    """Wait until ``check()`` holds; fail after ``deadline`` seconds (a bound, not a measurement)."""
-    async with asyncio.timeout(deadline):
-        while not await check():  # noqa: ASYNC110 - the condition lives behind HTTP: nothing to await
-            await asyncio.sleep(0.01)
 
 
 def cms(ns: str) -> str:
