@@ -1,7 +1,9 @@
 """Object storage for the embedded API server: SQLite for durability, memory for speed.
 
-Every object lives twice: as a row in SQLite (the durable copy, written before a write returns) and as
-a :class:`Record` in memory (the copy that reads are served from).  Records hold the object's
+Every object lives as a :class:`Record` in memory, the copy that reads are served from, and, when the
+storage has a file, as a row in SQLite (the durable copy, written before a write returns).  Without a
+file there is no database at all: a second in-memory copy would cost as much memory as the records
+themselves and a third of a write's time, and would protect nothing.  Records hold the object's
 serialised JSON bytes rather than parsed dicts, because parsed dicts cost roughly ten times the memory
 and most reads (lists, watches) only need to copy the bytes onto the wire.
 
@@ -195,8 +197,8 @@ CREATE TABLE IF NOT EXISTS objects (
 class Storage:
     """The single writer of all objects.  See the module docstring for the guarantees.
 
-    ``path`` is the SQLite database file (created if missing) or ``None`` for an in-memory database
-    (same code path, nothing survives the process).  ``history_size`` bounds the number of retained
+    ``path`` is the SQLite database file (created if missing) or ``None`` to keep objects in memory only
+    (nothing survives the process).  ``history_size`` bounds the number of retained
     events (0 keeps none: every watch must start from the current state).  ``indexer`` computes the
     labels and selectable fields of an object.
     """
@@ -215,33 +217,38 @@ class Storage:
         self._history_size = history_size
         self._listeners: list[Callable[[Event], None]] = []
         self._indexes: dict[ResourceKey, _Index] = {}
+        self._rv: int = 0
+        self._db: sqlite3.Connection | None = None
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._open(Path(path))
+        self._compacted: int = self._rv
+        self._closed = False
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        """Open (or create) the database and load every object and the resourceVersion from it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so that each write is exactly one
         # transaction.  check_same_thread=False: the owner may hand the storage to a helper thread for
         # shutdown, but all use is still serialised by the event loop.
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path), isolation_level=None, check_same_thread=False
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode fsyncs at checkpoints, not per commit: a power loss may lose the last
         # writes but never corrupts the database, which is the trade-off etcd-less dev servers want.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()
-        self._rv: int = int(row[0]) if row else 0
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        row = db.execute("SELECT value FROM meta WHERE key = 'rv'").fetchone()
         if row is None:
-            self._db.execute("INSERT INTO meta (key, value) VALUES ('rv', 0)")
-        for grp, resource, namespace, name, rv, data in self._db.execute(
+            db.execute("INSERT INTO meta (key, value) VALUES ('rv', 0)")
+        else:
+            self._rv = int(row[0])
+        for grp, resource, namespace, name, rv, data in db.execute(
             "SELECT grp, resource, namespace, name, rv, data FROM objects"
         ):
             key = (grp, resource)
             record = Record(key, namespace, name, rv, bytes(data), None, self._indexer)
             self._index(key).put(record)
             self._rv = max(self._rv, rv)
-        self._compacted: int = self._rv
-        self._closed = False
+        return db
 
     # ------------------------------------------------------------------ reads
 
@@ -417,27 +424,12 @@ class Storage:
         # orjson returns bytes with its whole (4 KiB or larger) output buffer still allocated; copying
         # to an exact-size object cuts stored memory per object by up to 8x.
         data = bytes(memoryview(orjson.dumps(obj)))
-        db = self._db
-        try:
-            db.execute("BEGIN")
-            if kind == DELETED:
-                db.execute(
-                    "DELETE FROM objects WHERE grp = ? AND resource = ? AND namespace = ? AND name = ?",
-                    (key[0], key[1], namespace, name),
-                )
-            else:
-                db.execute(
-                    "INSERT OR REPLACE INTO objects (grp, resource, namespace, name, rv, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (key[0], key[1], namespace, name, rv, data),
-                )
-            db.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (rv,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            meta["resourceVersion"] = str(prev.rv) if prev else ""
-            raise
+        if self._db is not None:
+            try:
+                self._persist(key, kind, namespace, name, rv, data)
+            except BaseException:
+                meta["resourceVersion"] = str(prev.rv) if prev else ""
+                raise
         self._rv = rv
         labels, fields = self._indexer(key, obj)
         if prev is not None and prev._attributes is not None:
@@ -463,8 +455,33 @@ class Storage:
             listener(event)
         return record
 
+    def _persist(self, key: ResourceKey, kind: str, namespace: str, name: str, rv: int, data: bytes) -> None:
+        """Write one change and the new resourceVersion in one transaction."""
+        db = self._db
+        assert db is not None
+        try:
+            db.execute("BEGIN")
+            if kind == DELETED:
+                db.execute(
+                    "DELETE FROM objects WHERE grp = ? AND resource = ? AND namespace = ? AND name = ?",
+                    (key[0], key[1], namespace, name),
+                )
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO objects (grp, resource, namespace, name, rv, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (key[0], key[1], namespace, name, rv, data),
+                )
+            db.execute("UPDATE meta SET value = ? WHERE key = 'rv'", (rv,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
     def close(self) -> None:
         """Flush and close the database; further writes raise :class:`StorageError`."""
         if not self._closed:
             self._closed = True
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
