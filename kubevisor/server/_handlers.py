@@ -50,6 +50,9 @@ log = logging.getLogger("kubevisor.server")
 JSON = "application/json"
 _JSON_HEADERS = {"Content-Type": JSON}
 _TRUE = ("true", "1", "True", "TRUE")
+_EVENT_HEADS = {
+    kind: b'{"type":"' + kind.encode() + b'","object":' for kind in ("ADDED", "MODIFIED", "DELETED")
+}
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 STREAM_LIST_ITEMS = 500
 """Lists longer than this are streamed in chunks instead of built as one buffer."""
@@ -687,6 +690,7 @@ class Handlers:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout > 0 else None
         interval = self.options.bookmark_interval
+        served_prefix = f'{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'.encode()
         first_table = True
         try:
             if initial_count == 0:
@@ -706,13 +710,13 @@ class Handlers:
                     if bookmarks and (deadline is None or deadline - loop.time() > 0):
                         await response.write(self._bookmark(info, self.service.storage.resource_version))
                     continue
-                chunks: list[bytes] = []
+                chunks: list[bytes] = []  # joined into one write per batch
                 for entry in batch:
                     if table_version:
                         chunks.append(self._table_line(info, entry, include_object, first_table))
                         first_table = False
                     else:
-                        chunks.append(self._line(info, entry))
+                        self._line(chunks, info, served_prefix, entry)
                     sent += 1
                     if sent == initial_count:
                         chunks.append(self._bookmark(info, initial_rv, initial_end=True))
@@ -730,25 +734,29 @@ class Handlers:
             pass
         return response
 
-    def _line(self, info: ResourceInfo, entry: Entry) -> bytes:
-        """The watch line of ``entry`` in ``info``'s form, encoded once per event and form."""
-        stale = self.registry.strategy(info).defaults_on_read(entry.record.rv)
-        if not stale:
-            line = entry.line()
-            prefix = (
-                f'{{"type":"{entry.type}","object":{{"kind":"{info.kind}","apiVersion":"{info.api_version}"'
-            )
-            if line.startswith(prefix.encode()):
-                return line
+    def _line(self, chunks: list[bytes], info: ResourceInfo, served_prefix: bytes, entry: Entry) -> None:
+        """Append the watch line of ``entry`` in ``info``'s form to ``chunks``.
+
+        An object stored in the served form (nearly all) goes out as its stored bytes between a
+        constant head and tail, with no copy of its own: the batch's single join is the only one.
+        (A line memoised per event for all watchers saved nothing, since the join copies it again,
+        and kept a second copy of every object alive in the history.)  Other forms are converted
+        once per event and form, and memoised on the event."""
+        data = entry.object_bytes()
+        if data.startswith(served_prefix) and not self.registry.strategy(info).defaults_on_read(
+            entry.record.rv
+        ):
+            chunks += (_EVENT_HEADS[entry.type], data, b"}\n")
+            return
         key = ("line", info.group, info.version, entry.type, entry.use_prev)
         cache = entry.event.cache if entry.event is not None else None
-        if cache is not None and key in cache:
-            return cache[key]
-        converted = self.service.served_bytes(info, entry.object_bytes(), entry.record.rv)
-        line = b'{"type":"' + entry.type.encode() + b'","object":' + converted + b"}\n"
-        if cache is not None:
-            cache[key] = line
-        return line
+        line = cache.get(key) if cache is not None else None
+        if line is None:
+            converted = self.service.served_bytes(info, data, entry.record.rv)
+            line = _EVENT_HEADS[entry.type] + converted + b"}\n"
+            if cache is not None:
+                cache[key] = line
+        chunks.append(line)
 
     @staticmethod
     def _bookmark(info: ResourceInfo, rv: int, *, initial_end: bool = False) -> bytes:

@@ -8,7 +8,7 @@ Guarantees (given :class:`~kubevisor.server._storage.Storage`'s synchronous, ser
 * Filtering is per watcher (namespace, label selector, field selector) and follows upstream's cacher:
   an object that stops matching is a ``DELETED`` (carrying its previous state at the event's RV), one
   that starts matching is an ``ADDED``.
-* Each event is encoded once, however many watchers receive it (see :meth:`Entry.line`).
+* Events go out as the stored bytes of their objects, never re-encoded (see :meth:`Entry.object_bytes`).
 * Buffers are bounded.  A watcher whose client falls ``buffer_size`` events behind is closed (as
   upstream closes blocked watchers); the client re-watches from the last RV it saw.
 """
@@ -64,17 +64,6 @@ class Entry:
             obj["metadata"]["resourceVersion"] = str(self.event.rv)
             data = cache["prev-object"] = bytes(memoryview(orjson.dumps(obj)))
         return data
-
-    def line(self) -> bytes:
-        """``{"type":...,"object":...}\\n``, memoised on the shared event."""
-        if self.event is None:
-            return b'{"type":"' + self.type.encode() + b'","object":' + self.record.data + b"}\n"
-        cache_key = ("line", self.type, self.use_prev)
-        line = self.event.cache.get(cache_key)
-        if line is None:
-            line = b'{"type":"' + self.type.encode() + b'","object":' + self.object_bytes() + b"}\n"
-            self.event.cache[cache_key] = line
-        return line
 
 
 class Watcher:
