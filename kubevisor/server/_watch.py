@@ -142,13 +142,12 @@ class Watcher:
         return all of them, oldest first.  An empty list means timeout or closed."""
         if not self._pending and not self.closed:
             self._wakeup.clear()
-            if max_wait is None:
-                await self._wakeup.wait()
-            else:
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), max_wait)
-                except TimeoutError:
-                    return []
+            try:
+                # Not wait_for: that wraps the wait in a task of its own, on every call.
+                async with asyncio.timeout(max_wait):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return []
         batch = list(self._pending)
         self._pending.clear()
         if batch:
