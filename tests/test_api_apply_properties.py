@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubevisor.api import Conflict, FieldSet, TypeResolver, apply, update_managed_fields
-from kubevisor.api._apply_walk import field_paths
+from kubevisor.api._apply_walk import _ABSENT, compare, field_paths
 from kubevisor.api._fieldset import Path, key_element, value_element
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -242,3 +242,13 @@ def test_removing_a_field_from_a_configuration_removes_it_exactly_when_no_other_
     after = do_apply(live, smaller, "alice", True, 3)
     present = path in set(field_paths(after, TYPES))
     assert present == (path in others), f"{kind} {name}: present={present}, owned by others={path in others}"
+
+
+@given(config=configs())
+def test_creating_an_object_adds_exactly_the_paths_that_deleting_it_removes(config: dict[str, Any]) -> None:
+    # A create takes a walk of its own (nothing to compare against); deleting takes the general
+    # comparison.  Both must name every node of the object, children before their containers.
+    created = compare(_ABSENT, config, TYPES)
+    deleted = compare(config, _ABSENT, TYPES)
+    assert created.added == deleted.removed
+    assert not created.modified and not created.removed

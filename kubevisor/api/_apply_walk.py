@@ -355,6 +355,9 @@ def compare(lhs: Any, rhs: Any, t: ApplyType) -> Comparison:
 
 
 def _compare(lhs: Any, rhs: Any, t: ApplyType, path: Path, acc: Comparison) -> None:
+    if lhs is _ABSENT and rhs is not _ABSENT:
+        _added(rhs, t, path, acc)
+        return
     if lhs is not _ABSENT and rhs is not _ABSENT and same_json(lhs, rhs):
         return
     left_map = None if lhs is _ABSENT else _map_type(t, lhs)
@@ -389,6 +392,29 @@ def _compare(lhs: Any, rhs: Any, t: ApplyType, path: Path, acc: Comparison) -> N
             _children(lhs, left_map or t, path, acc, removed=True)
         if container_right:
             _children(rhs, right_map or t, path, acc, removed=False)
+
+
+def _added(value: Any, t: ApplyType, path: Path, acc: Comparison) -> None:
+    """``_compare(_ABSENT, value, ...)``, the whole of a create, without the questions whose
+    answers are known when nothing was there before: every node below ``value`` is added, children
+    before their container, and an empty container is a leaf."""
+    map_type = _map_type(t, value)
+    if map_type is not None:
+        if value:
+            for key, child in value.items():
+                _added(child, _field_type(map_type, key), (*path, "f:" + key), acc)
+            acc.added.append(path)
+        elif path:
+            acc.added.append(path)
+        return
+    if value and _is_list(t, value):
+        elem = t.elem if t.elem is not None else UNTYPED_TYPE
+        order, items = _index(t, value)
+        for element in order:
+            _added(items[element][0], elem, (*path, element), acc)
+        acc.added.append(path)
+    elif path:
+        acc.added.append(path)
 
 
 def _children(value: Any, t: ApplyType, path: Path, acc: Comparison, *, removed: bool) -> None:
