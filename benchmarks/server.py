@@ -336,7 +336,15 @@ def _write_docs(path: Path, rows: list[Row], results: Results) -> None:
         "What kept it there: objects are stored and listed as their JSON bytes (never re-encoded on reads, "
         "and copied to exact size: orjson's output buffers are several KiB each), selector fields and labels "
         "are interned, lists longer than 500 items are streamed in chunks (one 10 MB buffer per list "
-        "fragmented the heap for good: +60 MB RSS), and each watch event is encoded once for all watchers.",
+        "fragmented the heap for good: +60 MB RSS), and watch events go out as the objects' stored bytes "
+        "between a constant head and tail, with no per-event copy kept in the history. In memory there is no "
+        "database behind the records: SQLite's `:memory:` pages held a second copy of every object (RSS 156 "
+        "MB instead of 109 MB for 10,000 Pods once server-side apply put `managedFields`, about half of each "
+        "Pod's bytes, on every write) and cost a third of each write. Per write, the unknown-field check "
+        "behind `fieldValidation` walks a schema compiled once per kind (it resolved references and "
+        "formatted paths at every node: a quarter of a create), patches copy the object through orjson "
+        "rather than a Python walk (5x faster), and a create's `managedFields` walk skips the comparisons "
+        "that have no other side.",
         "",
     ]
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
