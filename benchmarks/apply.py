@@ -22,20 +22,16 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from benchmarks._harness import check, cpu_seconds, dev_server, run_concurrently, write_section
 
 GROUP = "bench.example.com"
 FIELDS = 20
@@ -117,44 +113,15 @@ class Phase:
         return statistics.median(self.cpu_us)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def _check(response: aiohttp.ClientResponse, *expected: int) -> None:
-    if response.status not in expected:
-        raise RuntimeError(f"{response.method} {response.url}: {response.status} {await response.text()}")
-    await response.read()
-
-
 async def _measure(
     phase: Phase, clients: int, total: int, pid: int, job: Callable[[int], Awaitable[None]]
 ) -> None:
     """Run ``job(i)`` for every i on ``clients`` workers, recording throughput, each request's
     latency and the server's CPU time per request."""
-    counter = iter(range(total))
-
-    async def worker() -> None:
-        for i in counter:
-            started = time.perf_counter()
-            await job(i)
-            phase.latencies.append(time.perf_counter() - started)
-
-    cpu = _cpu_seconds(pid)
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(clients):
-            group.create_task(worker())
-    phase.rates.append(total / (time.perf_counter() - started))
-    phase.cpu_us.append((_cpu_seconds(pid) - cpu) / total * 1e6)
+    cpu = cpu_seconds(pid)
+    elapsed = await run_concurrently(clients, total, job, phase.latencies)
+    phase.rates.append(total / elapsed)
+    phase.cpu_us.append((cpu_seconds(pid) - cpu) / total * 1e6)
 
 
 def _jobs(http: aiohttp.ClientSession, namespace: str, n: int) -> dict[str, Callable[[int], Awaitable[None]]]:
@@ -166,19 +133,19 @@ def _jobs(http: aiohttp.ClientSession, namespace: str, n: int) -> dict[str, Call
 
     async def create(i: int) -> None:
         async with http.post(path, data=created[i], headers=JSON) as r:
-            await _check(r, 201)
+            await check(r, 201)
 
     async def apply_new(i: int) -> None:
         async with http.patch(
             f"{path}/applied-{i:05d}?fieldManager=bench", data=applied[i], headers=APPLY
         ) as r:
-            await _check(r, 201)
+            await check(r, 201)
 
     async def apply_changed(i: int) -> None:
         async with http.patch(
             f"{path}/applied-{i:05d}?fieldManager=bench", data=changed[i], headers=APPLY
         ) as r:
-            await _check(r, 200)
+            await check(r, 200)
 
     return {"create": create, "apply (create)": apply_new, "apply (update)": apply_changed}
 
@@ -190,11 +157,11 @@ async def _load(base: str, args: argparse.Namespace, pid: int) -> dict[str, Phas
         base_url=base, connector=aiohttp.TCPConnector(limit=clients * 2)
     ) as http:
         async with http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd()) as r:
-            await _check(r, 201)
+            await check(r, 201)
         for round_ in range(args.rounds):
             namespace = f"bench-{round_}"
             async with http.post("/api/v1/namespaces", json={"metadata": {"name": namespace}}) as r:
-                await _check(r, 201)
+                await check(r, 201)
             jobs = _jobs(http, namespace, n)
             order = ["create", "apply (create)"]
             if round_ % 2:
@@ -202,31 +169,6 @@ async def _load(base: str, args: argparse.Namespace, pid: int) -> dict[str, Phas
             for name in [*order, "apply (update)"]:
                 await _measure(phases[name], clients, n, pid, jobs[name])
     return phases
-
-
-def _start_server(port: int, tmp: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from kubevisor.cli import main; main()",
-            "dev",
-            "--in-memory",
-            "--port",
-            str(port),
-            "--kubeconfig",
-            str(tmp / "kubeconfig"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "ready" not in line:
-        proc.kill()
-        raise RuntimeError(f"server did not start: {line}{proc.stdout.read()}")
-    return proc
 
 
 Row = tuple[str, str, str, str, str, str]
@@ -286,14 +228,7 @@ def _write_docs(path: Path, rows: list[Row], args: argparse.Namespace) -> None:
         "a few tens of percent between runs; the server's CPU time per write is the steadier comparison.",
         "",
     ]
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    section = "\n".join(lines)
-    pattern = re.compile(rf"{re.escape(DOC_SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n"), text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
+    write_section(path, DOC_SECTION, "\n".join(lines))
 
 
 def main(argv: list[str]) -> int:
@@ -306,17 +241,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--no-docs", action="store_true", help="print only; do not update the docs")
     args = parser.parse_args(argv)
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as name:
-        proc = _start_server(port, Path(name))
-        try:
-            phases = asyncio.run(_load(f"http://127.0.0.1:{port}", args, proc.pid))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with dev_server() as server:
+        phases = asyncio.run(_load(server.url, args, server.pid))
     rows = _rows(phases)
     header = ("phase", "writes/s", "ratio", "p50 / p99", "server CPU/write", "target")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

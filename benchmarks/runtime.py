@@ -30,7 +30,6 @@ import gc
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import time
@@ -40,6 +39,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+
+from benchmarks._harness import cpu_seconds, write_section
 
 NAMESPACE = "bench"
 DOC_SECTION = "## Performance"
@@ -341,12 +342,6 @@ async def _judge(url: str, count: int) -> None:
                         return
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of another process, from ``/proc``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.runtime", *args],
@@ -366,12 +361,12 @@ def _measure(kind: str, count: int) -> dict[str, Any]:
         assert contender.stdout is not None and contender.stdin is not None
         if contender.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{kind} did not start")
-        started, server_cpu = time.perf_counter(), _cpu_seconds(server.pid)
+        started, server_cpu = time.perf_counter(), cpu_seconds(server.pid)
         contender.stdin.write("go\n")
         contender.stdin.flush()
         asyncio.run(_judge(url, count))
         seconds = time.perf_counter() - started
-        server_cpu = _cpu_seconds(server.pid) - server_cpu
+        server_cpu = cpu_seconds(server.pid) - server_cpu
         contender.stdin.write("report\n")
         contender.stdin.flush()
         report: dict[str, Any] = json.loads(contender.stdout.readline())
@@ -524,23 +519,9 @@ def main(argv: list[str]) -> int:
     )
     print("\n".join(verdicts))
     if not args.no_docs:
-        _write_section(args.docs, DOC_SECTION, body)
-        _write_section(args.summary, SUMMARY_SECTION, SUMMARY_SECTION + body[len(DOC_SECTION) :])
+        write_section(args.docs, DOC_SECTION, body)
+        write_section(args.summary, SUMMARY_SECTION, SUMMARY_SECTION + body[len(DOC_SECTION) :])
     return 0
-
-
-def _write_section(path: Path, heading: str, body: str) -> None:
-    """Replace the section ``heading`` of ``path`` (up to the next ``## ``) with ``body``, or append
-    it; nothing else in the file changes."""
-    if not path.exists():
-        return
-    text = path.read_text()
-    pattern = re.compile(rf"{re.escape(heading)}\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body.rstrip("\n") + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.write_text(text.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":

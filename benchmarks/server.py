@@ -24,19 +24,16 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from benchmarks._harness import check, dev_server, rss_mb, run_concurrently, write_section
 
 NAMESPACE = "bench"
 REFERENCE = {
@@ -54,19 +51,6 @@ class Results:
     clients: int
     watchers: int
     figures: dict[str, float] = field(default_factory=dict)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _rss_mb(pid: int) -> float:
-    text = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+) kB", text)
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def pod(name: str) -> dict[str, Any]:
@@ -88,42 +72,21 @@ def pod(name: str) -> dict[str, Any]:
     }
 
 
-async def _run_concurrently(clients: int, total: int, job: Any) -> float:
-    """Run ``job(i)`` for i in range(total) on ``clients`` workers; returns elapsed seconds."""
-    counter = iter(range(total))
-
-    async def worker() -> None:
-        for i in counter:
-            await job(i)
-
-    started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(clients):
-            group.create_task(worker())
-    return time.perf_counter() - started
-
-
-async def _check(response: aiohttp.ClientResponse, expected: int) -> None:
-    if response.status != expected:
-        raise RuntimeError(f"{response.method} {response.url}: {response.status} {await response.text()}")
-    await response.read()
-
-
 async def _load(base: str, results: Results, server_pid: int) -> None:
     n, clients = results.objects, results.clients
     connector = aiohttp.TCPConnector(limit=clients * 2)
     async with aiohttp.ClientSession(base_url=base, connector=connector) as http:
         async with http.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}}) as r:
-            await _check(r, 201)
+            await check(r, 201)
         pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
         bodies = [json.dumps(pod(f"pod-{i:05d}")).encode() for i in range(n)]
         json_headers = {"Content-Type": "application/json"}
 
         async def create(i: int) -> None:
             async with http.post(pods, data=bodies[i], headers=json_headers) as r:
-                await _check(r, 201)
+                await check(r, 201)
 
-        elapsed = await _run_concurrently(clients, n, create)
+        elapsed = await run_concurrently(clients, n, create)
         results.figures["creates/s"] = n / elapsed
 
         patch_headers = {"Content-Type": "application/merge-patch+json"}
@@ -139,16 +102,16 @@ async def _load(base: str, results: Results, server_pid: int) -> None:
                 }
             )
             async with http.patch(f"{pods}/pod-{i % n:05d}/status", data=body, headers=patch_headers) as r:
-                await _check(r, 200)
+                await check(r, 200)
 
-        elapsed = await _run_concurrently(clients, n, patch_status)
+        elapsed = await run_concurrently(clients, n, patch_status)
         results.figures["status patches/s"] = n / elapsed
 
         async def get(i: int) -> None:
             async with http.get(f"{pods}/pod-{i % n:05d}") as r:
-                await _check(r, 200)
+                await check(r, 200)
 
-        elapsed = await _run_concurrently(clients, 2 * n, get)
+        elapsed = await run_concurrently(clients, 2 * n, get)
         results.figures["gets/s"] = 2 * n / elapsed
 
         samples = []
@@ -160,7 +123,7 @@ async def _load(base: str, results: Results, server_pid: int) -> None:
             if r.status != 200 or body.count(b'"kind":"Pod"') != n:
                 raise RuntimeError("list did not return every pod")
         results.figures["list_ms"] = statistics.median(samples) * 1000
-        results.figures["rss_mb"] = _rss_mb(server_pid)
+        results.figures["rss_mb"] = rss_mb(server_pid)
         await _watch_latency(base, http, results)
 
 
@@ -194,7 +157,7 @@ async def _watch_latency(base: str, http: aiohttp.ClientSession, results: Result
             name = f"w-{i:04d}"
             sent[name] = time.perf_counter()
             async with http.post(cms, json={"metadata": {"name": name}, "data": {"i": str(i)}}) as r:
-                await _check(r, 201)
+                await check(r, 201)
             await asyncio.sleep(0.005)  # a steady trickle, so queueing does not dominate the figure
         await asyncio.wait_for(asyncio.gather(*consumers), 60)
         for stream in streams:
@@ -204,53 +167,12 @@ async def _watch_latency(base: str, http: aiohttp.ClientSession, results: Result
     results.figures["watch_p99_ms"] = latencies[int(len(latencies) * 0.99) - 1] * 1000
 
 
-def _start_server(port: int, tmp: Path, data_dir: Path | None) -> tuple[subprocess.Popen[str], float, float]:
-    """Spawn ``kubevisor dev`` and wait for its readiness line; returns (process, spawn→ready seconds,
-    the server's self-reported start seconds)."""
-    storage = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from kubevisor.cli import main; main()",
-            "dev",
-            *storage,
-            "--port",
-            str(port),
-            "--kubeconfig",
-            str(tmp / "kubeconfig"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    ready = time.perf_counter() - started
-    match = re.search(r"\((?:in memory|data in [^,]+), (\d+) ms\)", line)
-    if match is None:
-        proc.kill()
-        raise RuntimeError(f"server did not start: {line}{proc.stdout.read()}")
-    return proc, ready, int(match.group(1)) / 1000
-
-
 def _run(args: argparse.Namespace, persistent: bool) -> Results:
     results = Results(args.objects, args.clients, args.watchers)
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        proc, start_s, self_start_s = _start_server(port, tmp, tmp / "data" if persistent else None)
-        results.figures["start_s"] = start_s
-        results.figures["self_start_s"] = self_start_s
-        try:
-            asyncio.run(_load(f"http://127.0.0.1:{port}", results, proc.pid))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with dev_server(data_dir=persistent) as server:
+        results.figures["start_s"] = server.ready_s
+        results.figures["self_start_s"] = server.self_start_s
+        asyncio.run(_load(server.url, results, server.pid))
     return results
 
 
@@ -347,14 +269,7 @@ def _write_docs(path: Path, rows: list[Row], results: Results) -> None:
         "that have no other side.",
         "",
     ]
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    section = "\n".join(lines)
-    pattern = re.compile(rf"{re.escape(DOC_SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n"), text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
+    write_section(path, DOC_SECTION, "\n".join(lines))
 
 
 def main(argv: list[str]) -> int:
