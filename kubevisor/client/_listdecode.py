@@ -14,14 +14,13 @@ of any other shape is decoded whole.  The result is always exactly ``orjson.load
 
 from __future__ import annotations
 
-import gc
 import re
 from typing import Any
 
 import orjson
 
 from kubevisor.client._decode import loads as _loads
-from kubevisor.client._decode import settle
+from kubevisor.client._decode import pause, resume
 
 __all__ = ["ListDecoder"]
 
@@ -124,11 +123,11 @@ class ListDecoder:
 
     def _cut_items(self) -> None:
         buf, cut, items = self._buf, self._cut, self.items
-        if not cut:
-            return  # an empty items array: finish() reads the envelope
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()  # see kubevisor.client._decode: the objects are trees
+        if not cut or buf.find(cut, self._scan) < 0:
+            return  # no complete item yet (or an empty items array: finish() reads the envelope)
+        # The items are kept trees: decoded under one collector pause and promoted as a bulk (see
+        # kubevisor.client._decode.pause).
+        state = pause(bulk=True)
         try:
             while True:
                 end = buf.find(cut, self._scan)
@@ -141,20 +140,17 @@ class ListDecoder:
                     continue
                 self._pos = self._scan = end + 2
         finally:
-            if paused:
-                settle()  # the items are kept: see kubevisor.client._decode.settle
-                gc.enable()
+            resume(state)
 
     def finish(self) -> tuple[list[Any], dict[str, Any]]:
         if self._mode in ("whole", "head") or (self._mode == "first" and not self._start_items()):
             body = b"".join(self._whole) if self._mode == "whole" else self._buf
-            document = _loads(body)
+            document = _loads(body, bulk=True)
             if not isinstance(document, dict):
                 raise orjson.JSONDecodeError(
                     "a list response is a JSON object", body[:100].decode(errors="replace"), 0
                 )
             items = document.pop("items", None) or []
-            settle()
             return [self._with_type(item) for item in items], document
         rest = self._buf[self._pos :]
         # The tail is "<items...>]<envelope fields>}": find the bracket closing the items array
@@ -167,12 +163,11 @@ class ListDecoder:
                 raise orjson.JSONDecodeError("unterminated items array in the list response", "", 0)
             try:
                 envelope = orjson.loads(self._head + b'"items":[]' + rest[stop + 1 :])
-                tail = _loads(b"[" + rest[:stop] + b"]") if rest[:stop].strip() else []
+                tail = _loads(b"[" + rest[:stop] + b"]", bulk=True) if rest[:stop].strip() else []
             except orjson.JSONDecodeError:
                 continue
             break
         self.items.extend(self._with_type(item) for item in tail)
-        settle()
         if not isinstance(envelope, dict):
             raise orjson.JSONDecodeError("a list response is a JSON object", "", 0)
         envelope.pop("items", None)

@@ -5,7 +5,6 @@ server can no longer serve the history the caller needs (so that the caller reli
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,7 +22,7 @@ from kubevisor.api import (
     TooManyRequests,
     error_from_status,
 )
-from kubevisor.client._decode import loads_many
+from kubevisor.client._decode import pause, resume
 from kubevisor.client._errors import TransportError
 from kubevisor.client._options import WatchOptions
 from kubevisor.client._transport import Transport
@@ -39,8 +38,20 @@ _TRANSIENT_API_ERRORS = (TooManyRequests, ServiceUnavailable, ServerTimeout, Ser
 # Errors while reading a stream: the connection died, or stayed silent past the idle timeout.
 _STREAM_FAILURES = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError, ConnectionError)
 
-
 _DECODE_BATCH = 256
+"""Events decoded ahead of the consumer at most: one collector pause covers a batch, and the bound
+keeps what the consumer has not reached yet mostly as compact bytes."""
+_BULK = 64
+"""Batches of at least this many events are decoded as bulk (see :func:`kubevisor.client._decode.pause`)."""
+_CHANGES = frozenset(("ADDED", "MODIFIED", "DELETED"))
+_TYPES = {kind: kind for kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")}
+"""Event types taken by the decoder's fast path (any other, or a type that is not a string, takes
+the slow one)."""
+_LOADS = orjson.loads
+# What decoding a line and reaching into its event can raise (orjson.JSONDecodeError is a ValueError).
+_IRREGULAR = (ValueError, KeyError, TypeError)
+_MALFORMED: Any = object()
+"""The type of a decoded item that ends the watch with its error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +94,17 @@ class Watch(Generic[R]):
     * When the server cannot resume (an in-stream ``ERROR`` with code 410, or HTTP 410), the watch
       raises :class:`~kubevisor.api.Expired` and closes: the caller must relist and watch from the
       list's resourceVersion.  Other ``ERROR`` events raise their typed :class:`ApiError`.
+    * A line that is not JSON, or not an event, raises :class:`ApiError` (code 500) after the events
+      before it, and closes the watch.
     * ``WatchOptions.max_reconnect_failures`` consecutive failures to reopen raise
       :class:`TransportError` (or the server's last error).  Nothing is retried silently forever.
 
     When no ``resource_version`` was given the first stream starts with synthetic ``ADDED`` events
     for every existing object; resumption then continues from the last one seen.
+
+    Lines are decoded a batch at a time (what has arrived, up to 256 events) ahead of the consumer;
+    :attr:`resource_version` advances only as events are delivered, and a stream that is dropped
+    drops its undelivered events with it, which the next stream sends again.
     """
 
     def __init__(
@@ -108,9 +125,13 @@ class Watch(Generic[R]):
         self.resource_version: str | None = resource_version
         """The last resourceVersion seen (the start version until an event or bookmark arrives)."""
         self._response: aiohttp.ClientResponse | None = None
-        self._lines: deque[bytes] = deque()
-        self._events: deque[Any] = deque()
-        self._pending = b""
+        # Complete lines of the stream not decoded yet: self._lines[self._line:].
+        self._lines: list[bytes] = []
+        self._line = 0
+        # Decoded (type, object, resourceVersion) not delivered yet: self._batch[self._next:].
+        self._batch: list[tuple[Any, Any, str]] = []
+        self._next = 0
+        self._partial: list[bytes] = []  # the start of a line that has not ended yet
         self._received = False
         self._failures = 0
         self._closed = False
@@ -137,9 +158,11 @@ class Watch(Generic[R]):
         if self._response is not None:
             self._response.close()  # not release(): an unfinished chunked body cannot be reused
             self._response = None
-        self._lines.clear()
-        self._events.clear()
-        self._pending = b""
+        self._lines = []
+        self._line = 0
+        self._batch = []
+        self._next = 0
+        self._partial = []
 
     async def _open(self) -> None:
         params = dict(self._params)
@@ -174,33 +197,125 @@ class Watch(Generic[R]):
         )
         await self._transport.clock.sleep(delay)
 
-    async def _next_event(self) -> Any:
-        """The next decoded event of the stream, or ``None`` at a clean end of stream.  Raises
-        ``orjson.JSONDecodeError`` for a line that is not JSON."""
-        if not self._events:
-            assert self._response is not None
-            content = self._response.content
-            while not self._lines:
-                chunk = await content.readany()
-                if not chunk:
-                    tail, self._pending = self._pending.strip(), b""
-                    return orjson.loads(tail) if tail else None
-                # One split per chunk keeps reading linear however the server chunks its lines,
-                # and places no limit on the size of one event.
-                parts = (self._pending + chunk).split(b"\n")
-                self._pending = parts.pop()
-                self._lines.extend(part for part in parts if part.strip())
-            # Decode a batch of lines under one collector pause: with a consumer that keeps the
-            # objects (an informer), fewer, larger pauses mean far fewer collections; the batch
-            # bound keeps what the consumer has not reached yet mostly as compact bytes.
-            lines = self._lines
-            self._events.extend(loads_many(lines.popleft() for _ in range(min(_DECODE_BATCH, len(lines)))))
-        return self._events.popleft()
+    async def _read(self) -> bool:
+        """Wait for the next complete lines of the stream into ``self._lines``; ``False`` at a
+        clean end of stream."""
+        assert self._response is not None
+        content = self._response.content
+        partial = self._partial
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                tail = b"".join(partial)
+                self._partial = []
+                if tail.strip():
+                    self._lines, self._line = [tail], 0
+                    return True
+                return False
+            if chunk.find(b"\n") < 0:
+                # Collected, not concatenated: a line arriving in many chunks (an object near
+                # etcd's size limit) is joined once, so reading stays linear in its size.
+                partial.append(chunk)
+                continue
+            if partial:
+                partial.append(chunk)
+                chunk = b"".join(partial)
+                partial.clear()
+            # One split per chunk, so no limit on the size of one event; the last piece is the
+            # start of the next line (empty when the chunk ends with one).
+            lines = chunk.split(b"\n")
+            last = lines.pop()
+            if last:
+                partial.append(last)
+            self._lines, self._line = lines, 0
+            return True
+
+    def _decode(self) -> None:
+        """Decode the next batch of lines into ``self._batch``: ``(type, object, resourceVersion)``
+        per event, in order, with blank lines skipped; a line that is not an event ends the batch
+        with a ``(_MALFORMED, error, "")`` item that ends the watch when reached."""
+        lines, start = self._lines, self._line
+        stop = min(start + _DECODE_BATCH, len(lines))
+        self._line = stop
+        batch: list[tuple[Any, Any, str]] = []
+        append = batch.append
+        loads = _LOADS
+        state = pause(bulk=stop - start >= _BULK)
+        try:
+            for line in lines[start:stop] if start or stop < len(lines) else lines:
+                try:
+                    event = loads(line)
+                    obj = event["object"]
+                    append((_TYPES[event["type"]], obj, obj["metadata"]["resourceVersion"]))
+                except _IRREGULAR:
+                    item = self._irregular(line)
+                    if item is not None:
+                        append(item)
+                        if item[0] is _MALFORMED:
+                            self._line = len(lines)
+                            break
+        finally:
+            resume(state)
+        self._batch, self._next = batch, 0
+        if batch:
+            self._received = True
+            self._failures = 0
+
+    def _irregular(self, line: bytes) -> tuple[Any, Any, str] | None:
+        """The item for a line that the fast path could not take: blank (``None``: skipped), an
+        event without a resourceVersion (an ``ERROR``'s Status), or not an event at all."""
+        if not line.strip():
+            return None
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            error = ApiError(f"watch {self._path}: the stream carried malformed JSON: {exc}", code=500)
+            error.__cause__ = exc
+            return (_MALFORMED, error, "")
+        try:
+            kind = event["type"]
+            obj = event["object"]
+            version = (obj.get("metadata") or {}).get("resourceVersion")
+            if not isinstance(kind, str):
+                raise TypeError(f"the event type is {type(kind).__name__}, not a string")
+        except (KeyError, TypeError, AttributeError) as exc:
+            error = ApiError(f"watch {self._path}: malformed event {str(event)[:200]}: {exc}", code=500)
+            error.__cause__ = exc
+            return (_MALFORMED, error, "")
+        return (kind, obj, version or "")
 
     async def __anext__(self) -> WatchEvent[R]:
         while True:
+            batch = self._batch
+            index = self._next
+            if index < len(batch):
+                # The path of nearly every event: already decoded, taken without awaiting.
+                self._next = index + 1
+                kind, obj, version = batch[index]
+                if kind in _CHANGES:
+                    if version:
+                        self.resource_version = version
+                    event: WatchEvent[R] = _new_event(WatchEvent)
+                    _set_type(event, kind)
+                    _set_object(event, self._convert(obj))
+                    _set_version(event, version)
+                    return event
+                if kind is _MALFORMED:
+                    await self.close()
+                    raise obj
+                if version:
+                    self.resource_version = version
+                if kind == "ERROR":
+                    await self.close()
+                    raise error_from_status(obj, int(obj.get("code") or 500))
+                if kind == "BOOKMARK":
+                    continue
+                return _event(kind, self._convert(obj), version)
             if self._closed:
                 raise StopAsyncIteration
+            if self._line < len(self._lines):
+                self._decode()
+                continue
             if self._response is None:
                 try:
                     await self._open()
@@ -214,20 +329,16 @@ class Watch(Generic[R]):
                     await self.close()
                     raise
             try:
-                # Most events are already decoded (a batch at a time): take one without awaiting.
-                event = self._events.popleft() if self._events else await self._next_event()
-            except orjson.JSONDecodeError as exc:
-                await self.close()
-                raise ApiError(
-                    f"watch {self._path}: the stream carried malformed JSON: {exc}", code=500
-                ) from exc
+                more = await self._read()
             except _STREAM_FAILURES as exc:
+                if self._closed:
+                    raise StopAsyncIteration from None  # closed by another task while reading
                 silent = isinstance(exc, TimeoutError)
                 reason = f"no data for {self._options.idle_timeout:g}s" if silent else "the stream broke"
                 self.reconnects += 1
                 await self._fail(reason, exc)
                 continue
-            if event is None:
+            if not more:
                 # A clean close (the server's timeoutSeconds): resume at once.  A stream that ends
                 # without a single line may be a server refusing quietly; pause briefly so that
                 # such a server does not get a tight loop of requests.
@@ -237,22 +348,3 @@ class Watch(Generic[R]):
                 if quiet:
                     await self._transport.clock.sleep(self._transport.rng.uniform(0.0, 1.0))
                 continue
-            self._received = True
-            self._failures = 0
-            try:
-                kind = event["type"]
-                obj = event["object"]
-                version = (obj.get("metadata") or {}).get("resourceVersion")
-            except (KeyError, TypeError, AttributeError) as exc:
-                await self.close()
-                raise ApiError(
-                    f"watch {self._path}: malformed event {str(event)[:200]}: {exc}", code=500
-                ) from exc
-            if kind == "ERROR":
-                await self.close()
-                raise error_from_status(obj, int(obj.get("code") or 500))
-            if version:
-                self.resource_version = version
-            if kind == "BOOKMARK":
-                continue
-            return _event(kind, self._convert(obj), version or "")
