@@ -7,9 +7,10 @@ import asyncio
 import random
 from typing import Any
 
+import orjson
 import pytest
 
-from kubevisor.api import Expired, GroupVersionKind, ServiceUnavailable
+from kubevisor.api import ApiError, Expired, GroupVersionKind, ServiceUnavailable
 from kubevisor.client import (
     Client,
     ClientConfig,
@@ -243,3 +244,67 @@ async def test_many_events_arriving_together_are_delivered_in_order(api: FakeAPI
         events = await take(watch, 600)
     assert [e.object["metadata"]["name"] for e in events] == [f"cm-{i:03d}" for i in range(600)]
     assert watch.resource_version == str(api.rv)
+
+
+def answer_watch_with(api: FakeAPI, body: bytes) -> None:
+    """The next watch request gets ``body`` as its whole stream."""
+    from aiohttp import web
+
+    api.inject(
+        lambda r: r.query.get("watch") == "true",
+        lambda: web.Response(body=body, content_type="application/json"),
+    )
+
+
+def added(name: str, version: str) -> bytes:
+    obj = {"metadata": {"name": name, "namespace": "default", "resourceVersion": version}}
+    return orjson.dumps({"type": "ADDED", "object": obj}) + b"\n"
+
+
+async def test_a_line_that_is_not_json_ends_the_watch_with_a_500_after_the_events_before_it(
+    api: FakeAPI, client: Client
+) -> None:
+    answer_watch_with(api, added("before", "7") + b'{"type":"ADDED","object":{\n' + added("after", "9"))
+    watch = client.watch(CM, resource_version="1")
+    [event] = await take(watch, 1)
+    assert event.object["metadata"]["name"] == "before"
+    with pytest.raises(ApiError, match="malformed JSON") as raised:
+        await take(watch, 1)
+    assert raised.value.code == 500
+    assert watch.resource_version == "7"
+    with pytest.raises(StopAsyncIteration):
+        await anext(watch)  # closed
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"object":{"metadata":{}}}', b'{"type":"ADDED"}', b"[1,2]", b'{"type":["ADDED"],"object":{}}'],
+    ids=["no type", "no object", "not an object", "type not a string"],
+)
+async def test_a_line_that_is_not_an_event_ends_the_watch_with_a_500(
+    api: FakeAPI, client: Client, line: bytes
+) -> None:
+    answer_watch_with(api, line + b"\n")
+    with pytest.raises(ApiError, match="malformed event") as raised:
+        async with client.watch(CM, resource_version="1") as watch:
+            await take(watch, 1)
+    assert raised.value.code == 500
+
+
+async def test_blank_lines_and_a_last_line_without_newline_are_taken_as_they_come(
+    api: FakeAPI, client: Client
+) -> None:
+    answer_watch_with(api, added("a", "7") + b"\n  \r\n\n" + added("b", "8").rstrip(b"\n"))
+    async with client.watch(CM, resource_version="1") as watch:
+        events = await take(watch, 2)
+    assert [e.object["metadata"]["name"] for e in events] == ["a", "b"]
+    assert watch.resource_version == "8"
+
+
+async def test_an_event_without_a_resource_version_keeps_the_last_one(api: FakeAPI, client: Client) -> None:
+    unversioned = orjson.dumps({"type": "MODIFIED", "object": {"metadata": {"name": "odd"}}}) + b"\n"
+    answer_watch_with(api, added("a", "7") + unversioned)
+    async with client.watch(CM, resource_version="1") as watch:
+        events = await take(watch, 2)
+    assert events[1].type == "MODIFIED" and events[1].resource_version == ""
+    assert watch.resource_version == "7"
