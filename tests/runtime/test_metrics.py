@@ -126,8 +126,8 @@ def test_a_name_already_registered_is_refused_by_the_registry() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="LoopHistogram.__init__ (kubevisor/runtime/_metrics.py:55) takes the buckets as given, and "
-    "_LoopHistogramChild.observe bisects them (line 91), which needs them sorted: out-of-order buckets "
+    reason="LoopHistogram.__init__ (kubevisor/runtime/_metrics.py:56) takes the buckets as given, and "
+    "_LoopHistogramChild.observe bisects them (line 90), which needs them sorted: out-of-order buckets "
     "are accepted and then count observations in the wrong bucket, where prometheus_client's "
     "Histogram raises ValueError('Buckets not in sorted order')",
 )
