@@ -38,18 +38,22 @@ _TRANSIENT_API_ERRORS = (TooManyRequests, ServiceUnavailable, ServerTimeout, Ser
 # Errors while reading a stream: the connection died, or stayed silent past the idle timeout.
 _STREAM_FAILURES = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError, ConnectionError)
 
-_DECODE_BATCH = 256
-"""Events decoded ahead of the consumer at most: one collector pause covers a batch, and the bound
-keeps what the consumer has not reached yet mostly as compact bytes."""
-_BULK = 64
-"""Batches of at least this many events are decoded as bulk (see :func:`kubevisor.client._decode.pause`)."""
+_BATCH_BYTES = 256 * 1024
+"""Stream decoded ahead of the consumer at most (or one event, if larger): one collector pause covers
+a batch, and the bound keeps what the consumer has not reached yet mostly as compact bytes (the
+decoded form takes about 4 times as much)."""
+_BULK_BYTES = 32 * 1024
+"""Batches of at least this size are decoded as a bulk (see :func:`kubevisor.client._decode.pause`):
+they allocate more containers than the collector's youngest-generation threshold (700), so CPython
+would collect over them at least once anyway.  Events trickling in one at a time are left to the
+collector's ordinary pace: a young collection per event would cost more than it saves."""
 _CHANGES = frozenset(("ADDED", "MODIFIED", "DELETED"))
 _TYPES = {kind: kind for kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")}
 """Event types taken by the decoder's fast path (any other, or a type that is not a string, takes
 the slow one)."""
 _LOADS = orjson.loads
-# What decoding a line and reaching into its event can raise (orjson.JSONDecodeError is a ValueError).
-_IRREGULAR = (ValueError, KeyError, TypeError)
+# What reaching into a decoded event can raise.
+_IRREGULAR = (KeyError, TypeError)
 _MALFORMED: Any = object()
 """The type of a decoded item that ends the watch with its error."""
 
@@ -102,7 +106,7 @@ class Watch(Generic[R]):
     When no ``resource_version`` was given the first stream starts with synthetic ``ADDED`` events
     for every existing object; resumption then continues from the last one seen.
 
-    Lines are decoded a batch at a time (what has arrived, up to 256 events) ahead of the consumer;
+    Lines are decoded a batch at a time (what has arrived, up to 256 KiB) ahead of the consumer;
     :attr:`resource_version` advances only as events are delivered, and a stream that is dropped
     drops its undelivered events with it, which the next stream sends again.
     """
@@ -125,9 +129,10 @@ class Watch(Generic[R]):
         self.resource_version: str | None = resource_version
         """The last resourceVersion seen (the start version until an event or bookmark arrives)."""
         self._response: aiohttp.ClientResponse | None = None
-        # Complete lines of the stream not decoded yet: self._lines[self._line:].
-        self._lines: list[bytes] = []
-        self._line = 0
+        # Complete lines of the stream not decoded yet: self._buf[self._pos : self._end], newline-separated.
+        self._buf = b""
+        self._pos = 0
+        self._end = 0
         # Decoded (type, object, resourceVersion) not delivered yet: self._batch[self._next:].
         self._batch: list[tuple[Any, Any, str]] = []
         self._next = 0
@@ -158,8 +163,8 @@ class Watch(Generic[R]):
         if self._response is not None:
             self._response.close()  # not release(): an unfinished chunked body cannot be reused
             self._response = None
-        self._lines = []
-        self._line = 0
+        self._buf = b""
+        self._pos = self._end = 0
         self._batch = []
         self._next = 0
         self._partial = []
@@ -198,8 +203,8 @@ class Watch(Generic[R]):
         await self._transport.clock.sleep(delay)
 
     async def _read(self) -> bool:
-        """Wait for the next complete lines of the stream into ``self._lines``; ``False`` at a
-        clean end of stream."""
+        """Wait for the next complete lines of the stream into ``self._buf``; ``False`` at a clean
+        end of stream."""
         assert self._response is not None
         content = self._response.content
         partial = self._partial
@@ -208,52 +213,64 @@ class Watch(Generic[R]):
             if not chunk:
                 tail = b"".join(partial)
                 self._partial = []
-                if tail.strip():
-                    self._lines, self._line = [tail], 0
+                if tail.strip():  # a last line without its newline
+                    self._buf, self._pos, self._end = tail, 0, len(tail)
                     return True
                 return False
-            if chunk.find(b"\n") < 0:
+            end = chunk.rfind(b"\n")
+            if end < 0:
                 # Collected, not concatenated: a line arriving in many chunks (an object near
                 # etcd's size limit) is joined once, so reading stays linear in its size.
                 partial.append(chunk)
                 continue
             if partial:
+                end += sum(map(len, partial))
                 partial.append(chunk)
                 chunk = b"".join(partial)
                 partial.clear()
-            # One split per chunk, so no limit on the size of one event; the last piece is the
-            # start of the next line (empty when the chunk ends with one).
-            lines = chunk.split(b"\n")
-            last = lines.pop()
-            if last:
-                partial.append(last)
-            self._lines, self._line = lines, 0
+            if end + 1 < len(chunk):
+                partial.append(chunk[end + 1 :])
+            self._buf, self._pos, self._end = chunk, 0, end
             return True
 
     def _decode(self) -> None:
         """Decode the next batch of lines into ``self._batch``: ``(type, object, resourceVersion)``
-        per event, in order, with blank lines skipped; a line that is not an event ends the batch
-        with a ``(_MALFORMED, error, "")`` item that ends the watch when reached."""
-        lines, start = self._lines, self._line
-        stop = min(start + _DECODE_BATCH, len(lines))
-        self._line = stop
+        per event, in order; a line that is not an event ends the batch with a
+        ``(_MALFORMED, error, "")`` item, which ends the watch when the consumer reaches it."""
+        buf, pos, end = self._buf, self._pos, self._end
+        cut = end
+        if end - pos > _BATCH_BYTES:
+            cut = buf.rfind(b"\n", pos, pos + _BATCH_BYTES)
+            if cut < 0:  # one event larger than a batch
+                cut = buf.find(b"\n", pos + _BATCH_BYTES, end)
+                if cut < 0:
+                    cut = end
+        self._pos = cut + 1
+        piece = buf[pos:cut] if pos or cut < len(buf) else buf
         batch: list[tuple[Any, Any, str]] = []
         append = batch.append
-        loads = _LOADS
-        state = pause(bulk=stop - start >= _BULK)
+        state = pause(bulk=cut - pos >= _BULK_BYTES)
         try:
-            for line in lines[start:stop] if start or stop < len(lines) else lines:
+            # The lines are decoded as one JSON array, with their newlines made commas: one orjson
+            # call and no bytes object per line (measured: 10,000 events consumed in 31.8 ms
+            # instead of 35.2 ms, one line at a time; orjson alone takes 23 ms).  Any line that
+            # is not one JSON document, or a blank one, fails the array, and the batch is then
+            # decoded line by line to find it (a line holding several comma-separated documents,
+            # which no API server writes, would pass as several events).
+            try:
+                events = _LOADS(b"".join((b"[", piece.replace(b"\n", b","), b"]")))
+            except orjson.JSONDecodeError:
+                events = [self._line(line) for line in piece.split(b"\n") if line.strip()]
+            for event in events:
                 try:
-                    event = loads(line)
                     obj = event["object"]
                     append((_TYPES[event["type"]], obj, obj["metadata"]["resourceVersion"]))
                 except _IRREGULAR:
-                    item = self._irregular(line)
-                    if item is not None:
-                        append(item)
-                        if item[0] is _MALFORMED:
-                            self._line = len(lines)
-                            break
+                    item = self._irregular(event)
+                    append(item)
+                    if item[0] is _MALFORMED:
+                        self._pos = self._end = 0  # the watch ends there
+                        break
         finally:
             resume(state)
         self._batch, self._next = batch, 0
@@ -261,17 +278,20 @@ class Watch(Generic[R]):
             self._received = True
             self._failures = 0
 
-    def _irregular(self, line: bytes) -> tuple[Any, Any, str] | None:
-        """The item for a line that the fast path could not take: blank (``None``: skipped), an
-        event without a resourceVersion (an ``ERROR``'s Status), or not an event at all."""
-        if not line.strip():
-            return None
+    def _line(self, line: bytes) -> Any:
+        """One line decoded on its own; an :class:`ApiError` instead if it is not JSON."""
         try:
-            event = orjson.loads(line)
+            return orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             error = ApiError(f"watch {self._path}: the stream carried malformed JSON: {exc}", code=500)
             error.__cause__ = exc
-            return (_MALFORMED, error, "")
+            return error
+
+    def _irregular(self, event: Any) -> tuple[Any, Any, str]:
+        """The item for a decoded line that the fast path could not take: an event without a
+        resourceVersion (an ``ERROR``'s Status) or of another type, or not an event at all."""
+        if isinstance(event, ApiError):
+            return (_MALFORMED, event, "")
         try:
             kind = event["type"]
             obj = event["object"]
@@ -313,7 +333,7 @@ class Watch(Generic[R]):
                 return _event(kind, self._convert(obj), version)
             if self._closed:
                 raise StopAsyncIteration
-            if self._line < len(self._lines):
+            if self._pos < self._end:
                 self._decode()
                 continue
             if self._response is None:

@@ -308,3 +308,13 @@ async def test_an_event_without_a_resource_version_keeps_the_last_one(api: FakeA
         events = await take(watch, 2)
     assert events[1].type == "MODIFIED" and events[1].resource_version == ""
     assert watch.resource_version == "7"
+
+
+async def test_a_backlog_of_many_batches_is_delivered_in_order(api: FakeAPI, client: Client) -> None:
+    start = str(api.rv)
+    for i in range(400):  # about 1 MB: several decode batches, lines straddling network chunks
+        api.put(CONFIGMAP, cm(f"cm-{i:03d}", blob=f"{i}" * 800))
+    async with client.watch(CM, resource_version=start) as watch:
+        events = await take(watch, 400)
+    assert [e.object["metadata"]["name"] for e in events] == [f"cm-{i:03d}" for i in range(400)]
+    assert events[-1].object["data"]["blob"] == "399" * 800
