@@ -46,9 +46,10 @@ Batches of 16 to 128 KiB took the same time within 1 ms (10,000 events dropped: 
 watch whose objects are all kept at the line-by-line decoder's (40.0 MB; 40.2 MB with 32 KiB)."""
 _BULK_BYTES = 8 * 1024
 """Batches of at least this size are decoded as a bulk (see :func:`kubevisor.client._decode.pause`):
-a few hundred containers, which two young collections would otherwise walk on their way to the
-oldest generation.  Events trickling in one at a time are left to the collector's ordinary pace: a
-young collection of the application's objects per event would cost more than it saves."""
+about ten 0.9 KB ConfigMaps, each with about ten containers that two young collections would
+otherwise walk on their way to the oldest generation.  Events trickling in one at a time are left to
+the collector's ordinary pace: a young collection of the application's objects per event would cost
+more than it saves."""
 _CHANGES = frozenset(("ADDED", "MODIFIED", "DELETED"))
 _TYPES = {kind: kind for kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")}
 """Event types taken by the decoder's fast path (any other, or a type that is not a string, takes
