@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel, ValidationError
 
 from kubevisor.api import CompiledSchema, ResourceInfo, check_structural
 from kubevisor.resource import (
@@ -825,3 +825,181 @@ def test_printer_columns_naming_an_undeclared_spec_field_are_still_rejected() ->
             spec: HauntedSpec = HauntedSpec()
 
         Haunted.crd()
+
+
+# -- model-instance defaults ---------------------------------------------------------------------
+
+
+class Endpoint(BaseModel):
+    host: str = "localhost"
+    ports: list[int] = [80]
+
+
+class PoolSpec(BaseModel):
+    size: Annotated[int, Field(ge=1)] = 1
+    endpoint: Endpoint = Endpoint()
+    tags: dict[str, list[str]] = {"tier": ["web"]}
+
+
+class PoolStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    phase: str = "Pending"
+    conditions: Annotated[list[Condition], ListMap("type")] = []
+    _seen: list[str] = PrivateAttr(default_factory=lambda: ["created"])
+
+
+DEFAULT_SPEC = PoolSpec(size=2, endpoint=Endpoint(host="db", ports=[5432]))
+DEFAULT_STATUS = PoolStatus(phase="Pending", note="an extra field")
+
+
+class Pool(Resource, group="example.com", version="v1", kind="Pool"):
+    spec: PoolSpec = DEFAULT_SPEC
+    status: PoolStatus = DEFAULT_STATUS
+
+
+class PoolAsDeclared(Resource, group="example.com", version="v1", kind="Pool"):
+    # The same defaults given through Field(), which the rewrite leaves to pydantic's deep copies:
+    # the reference that the rewritten Pool must be indistinguishable from.
+    spec: PoolSpec = Field(DEFAULT_SPEC)
+    status: PoolStatus = Field(DEFAULT_STATUS)
+
+
+def _model_state(value: Any) -> Any:
+    """Everything of a model a copy must reproduce, nested: type, fields, fields set, extra, private."""
+    if isinstance(value, BaseModel):
+        return (
+            type(value),
+            {name: _model_state(item) for name, item in value.__dict__.items()},
+            value.model_fields_set,
+            value.__pydantic_extra__,
+            value.__pydantic_private__,
+        )
+    if isinstance(value, list):
+        return [_model_state(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _model_state(item) for key, item in value.items()}
+    return value
+
+
+def test_a_model_instance_default_becomes_a_factory_and_the_crd_keeps_the_same_default() -> None:
+    assert Pool.model_fields["spec"].default_factory is not None
+    assert Pool.model_fields["status"].default_factory is not None
+    assert PoolAsDeclared.model_fields["spec"].default is DEFAULT_SPEC
+    assert Pool.openapi_schema() == PoolAsDeclared.openapi_schema()
+    assert Pool.openapi_schema()["properties"]["spec"]["default"] == {
+        "size": 2,
+        "endpoint": {"host": "db", "ports": [5432]},
+    }
+    assert Pool.crd() == PoolAsDeclared.crd()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"spec": {"size": 3}},
+        {"spec": {"endpoint": {"host": "x"}}, "status": {"phase": "Ready", "other": 1}},
+        {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+    ],
+)
+def test_objects_read_with_factory_defaults_equal_objects_read_with_copied_defaults(
+    body: dict[str, Any],
+) -> None:
+    wire = {"apiVersion": "example.com/v1", "kind": "Pool", "metadata": {"name": "p"}, **body}
+    fast, declared = Pool.from_wire(wire), PoolAsDeclared.from_wire(wire)
+    assert _model_state(fast.spec) == _model_state(declared.spec)
+    assert _model_state(fast.status) == _model_state(declared.status)
+    assert fast.model_fields_set == declared.model_fields_set
+    assert fast.to_wire() == declared.to_wire()
+    assert _model_state(Pool().status) == _model_state(PoolAsDeclared().status)
+
+
+def test_every_object_gets_its_own_copy_of_a_model_instance_default() -> None:
+    first = Pool.from_wire({"apiVersion": "example.com/v1", "kind": "Pool", "metadata": {"name": "a"}})
+    first.spec.endpoint.ports.append(1)
+    first.spec.tags["tier"].append("db")
+    first.status.conditions.append(Condition(type="Ready", status="True"))
+    first.status.__pydantic_extra__["note"] = "changed"  # type: ignore[index]
+
+    second = Pool()
+    assert second.spec == DEFAULT_SPEC
+    assert second.status == DEFAULT_STATUS
+    assert DEFAULT_SPEC.endpoint.ports == [5432]
+    assert DEFAULT_SPEC.tags == {"tier": ["web"]}
+    assert DEFAULT_STATUS.conditions == []
+    # A default changed in place counts as set, as it did with pydantic's own copies.
+    assert first.to_wire()["spec"]["endpoint"]["ports"] == [5432, 1]
+    assert "spec" not in second.to_wire()
+
+
+def test_a_model_instance_default_is_taken_as_it_was_when_the_class_was_created() -> None:
+    default = Endpoint(host="before")
+
+    class Snapshot(Resource, group="example.com", version="v1", kind="Snapshot"):
+        spec: Endpoint = default
+
+    default.host = "after"
+    assert Snapshot().spec.host == "before"
+    assert Snapshot.openapi_schema()["properties"]["spec"]["default"] == {"host": "before"}
+
+
+class _Twice(BaseModel):
+    a: list[int] = []
+    b: list[int] = []
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    n: int = 0
+
+
+class _Ports(RootModel[list[int]]):
+    pass
+
+
+def test_defaults_that_are_not_plain_data_are_left_for_pydantic_to_copy() -> None:
+    shared = [1]
+
+    class Odd(Resource):
+        aliased: _Twice = _Twice.model_construct(a=shared, b=shared)
+        frozen: _Frozen = _Frozen(n=1)
+        root: _Ports = _Ports([80])
+        class_wide: ClassVar[Endpoint] = Endpoint()
+        _private: Endpoint = Endpoint()
+
+    fields = Odd.model_fields
+    assert {name: fields[name].default_factory for name in ("aliased", "frozen", "root")} == dict.fromkeys(
+        ("aliased", "frozen", "root")
+    )
+    odd = Odd()
+    # pydantic's deepcopy keeps the aliasing within the default, which a copy plan would lose.
+    assert odd.aliased.a is odd.aliased.b
+    assert odd.aliased.a is not shared
+    assert odd.frozen is fields["frozen"].default  # hashable: pydantic shares it
+    assert odd.root == _Ports([80])
+    assert "class_wide" not in fields
+    assert Odd.class_wide == Endpoint()
+    assert "_private" not in fields
+    assert odd._private == Endpoint()
+
+
+def test_factory_defaults_are_inherited_by_later_versions_and_by_subclasses_of_abstract_bases() -> None:
+    class WithStatus(Resource):
+        status: PoolStatus = PoolStatus()
+
+    class Concrete(WithStatus, group="example.com", version="v1", kind="Concrete"):
+        spec: PoolSpec = PoolSpec()
+
+    class ConcreteV2(Concrete, version="v2", storage=True):
+        pass
+
+    for cls in (Concrete, ConcreteV2):
+        assert cls.model_fields["status"].default_factory is not None
+        assert cls.model_fields["spec"].default_factory is not None
+        changed, fresh = cls(), cls()
+        changed.status.conditions.append(Condition(type="Ready", status="True"))
+        assert fresh.status.conditions == []
+        assert "default" not in cls.openapi_schema()["properties"]["status"]
+        assert cls.openapi_schema()["properties"]["spec"]["default"] == {}  # PoolSpec() is all defaults

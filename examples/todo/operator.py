@@ -61,7 +61,7 @@ class TodoStatus(BaseModel):
     phase: Literal["Pending", "Done"] | None = None
     config_map: Annotated[str | None, Field(alias="configMap", description="The rendered ConfigMap.")] = None
     observed_generation: Annotated[int | None, Field(alias="observedGeneration")] = None
-    conditions: Annotated[list[Condition], ListMap("type")] = []
+    conditions: Annotated[list[Condition], ListMap("type")] = Field(default_factory=list)
 
 
 class Todo(
@@ -80,7 +80,9 @@ class Todo(
     """A thing to do."""
 
     spec: TodoSpec
-    status: TodoStatus = TodoStatus()
+    # A factory rather than ``= TodoStatus()``, which pydantic deep-copies at every use (a Resource
+    # rewrites that form into a factory on its own fields, a plain model does not).
+    status: TodoStatus = Field(default_factory=TodoStatus)
 
 
 operator = Operator("todo-operator")
