@@ -111,11 +111,29 @@ def _map_selector(selector: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
-def _containers(obj: Mapping[str, Any], *path: str) -> tuple[str, str]:
-    containers = _get(obj, *path, "containers", default=[])
-    names = ",".join(str(c.get("name", "")) for c in containers if isinstance(c, Mapping))
-    images = ",".join(str(c.get("image", "")) for c in containers if isinstance(c, Mapping))
-    return names, images
+def _name(obj: Mapping[str, Any]) -> Any:
+    """The Name cell."""
+    return _meta(obj).get("name", "")
+
+
+def _created(obj: Mapping[str, Any], now: datetime) -> str:
+    """The Age cell."""
+    return _age(_meta(obj).get("creationTimestamp"), now)
+
+
+def _template_cells(spec: Any, *, selector: bool = True) -> list[Any]:
+    """The Containers, Images and (unless ``selector`` is false) Selector cells of a workload whose
+    ``spec`` holds a pod ``template`` and a ``selector``."""
+    containers = [
+        c for c in _get(spec, "template", "spec", "containers", default=[]) if isinstance(c, Mapping)
+    ]
+    cells: list[Any] = [
+        ",".join(str(c.get("name", "")) for c in containers),
+        ",".join(str(c.get("image", "")) for c in containers),
+    ]
+    if selector:
+        cells.append(_selector(_get(spec, "selector")))
+    return cells
 
 
 # ---------------------------------------------------------------- per-kind cells
@@ -152,11 +170,11 @@ def _pod(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     reason, ready, total, restarts = _pod_status(obj)
     gates = _get(obj, "spec", "readinessGates", default=[])
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         f"{ready}/{total}",
         reason,
         str(restarts),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
         _get(obj, "status", "podIP", default="<none>"),
         _get(obj, "spec", "nodeName", default="<none>"),
         _get(obj, "status", "nominatedNodeName", default="<none>"),
@@ -165,62 +183,51 @@ def _pod(obj: Mapping[str, Any], now: datetime) -> list[Any]:
 
 
 def _deployment(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    names, images = _containers(obj, "spec", "template", "spec")
     st = obj.get("status") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         f"{st.get('readyReplicas', 0)}/{_get(obj, 'spec', 'replicas', default=0)}",
         st.get("updatedReplicas", 0),
         st.get("availableReplicas", 0),
-        _age(_meta(obj).get("creationTimestamp"), now),
-        names,
-        images,
-        _selector(_get(obj, "spec", "selector")),
+        _created(obj, now),
+        *_template_cells(_get(obj, "spec")),
     ]
 
 
 def _replicaset(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    names, images = _containers(obj, "spec", "template", "spec")
     st = obj.get("status") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         _get(obj, "spec", "replicas", default=0),
         st.get("replicas", 0),
         st.get("readyReplicas", 0),
-        _age(_meta(obj).get("creationTimestamp"), now),
-        names,
-        images,
-        _selector(_get(obj, "spec", "selector")),
+        _created(obj, now),
+        *_template_cells(_get(obj, "spec")),
     ]
 
 
 def _statefulset(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    names, images = _containers(obj, "spec", "template", "spec")
     st = obj.get("status") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         f"{st.get('readyReplicas', 0)}/{_get(obj, 'spec', 'replicas', default=0)}",
-        _age(_meta(obj).get("creationTimestamp"), now),
-        names,
-        images,
+        _created(obj, now),
+        *_template_cells(_get(obj, "spec"), selector=False),
     ]
 
 
 def _daemonset(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    names, images = _containers(obj, "spec", "template", "spec")
     st = obj.get("status") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         st.get("desiredNumberScheduled", 0),
         st.get("currentNumberScheduled", 0),
         st.get("numberReady", 0),
         st.get("updatedNumberScheduled", 0),
         st.get("numberAvailable", 0),
         _map_selector(_get(obj, "spec", "template", "spec", "nodeSelector")),
-        _age(_meta(obj).get("creationTimestamp"), now),
-        names,
-        images,
-        _selector(_get(obj, "spec", "selector")),
+        _created(obj, now),
+        *_template_cells(_get(obj, "spec")),
     ]
 
 
@@ -237,7 +244,6 @@ def _job_status(obj: Mapping[str, Any]) -> str:
 
 
 def _job(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    names, images = _containers(obj, "spec", "template", "spec")
     spec, st = obj.get("spec") or {}, obj.get("status") or {}
     completions = spec.get("completions")
     done = st.get("succeeded", 0)
@@ -253,32 +259,27 @@ def _job(obj: Mapping[str, Any], now: datetime) -> list[Any]:
         except ValueError:
             duration = ""
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         _job_status(obj),
         shown,
         duration,
-        _age(_meta(obj).get("creationTimestamp"), now),
-        names,
-        images,
-        _selector(spec.get("selector")),
+        _created(obj, now),
+        *_template_cells(spec),
     ]
 
 
 def _cronjob(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    names, images = _containers(obj, "spec", "jobTemplate", "spec", "template", "spec")
     spec, st = obj.get("spec") or {}, obj.get("status") or {}
     last = st.get("lastScheduleTime")
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         spec.get("schedule", ""),
         spec.get("timeZone") or "<none>",
         "True" if spec.get("suspend") else "False",
         len(st.get("active") or ()),
         _age(last, now) if last else "<none>",
-        _age(_meta(obj).get("creationTimestamp"), now),
-        names,
-        images,
-        _selector(_get(spec, "jobTemplate", "spec", "selector")),
+        _created(obj, now),
+        *_template_cells(_get(obj, "spec", "jobTemplate", "spec")),
     ]
 
 
@@ -303,35 +304,35 @@ def _service(obj: Mapping[str, Any], now: datetime) -> list[Any]:
             text += f":{port['nodePort']}"
         ports.append(f"{text}/{port.get('protocol', 'TCP')}")
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         kind,
         spec.get("clusterIP") or "<none>",
         external,
         ",".join(ports) or "<none>",
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
         _map_selector(spec.get("selector")),
     ]
 
 
 def _configmap(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     count = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
-    return [_meta(obj).get("name", ""), count, _age(_meta(obj).get("creationTimestamp"), now)]
+    return [_name(obj), count, _created(obj, now)]
 
 
 def _secret(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         obj.get("type", "Opaque"),
         len(obj.get("data") or {}),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
 def _namespace(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         _get(obj, "status", "phase", default=""),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
@@ -354,23 +355,23 @@ def _event(obj: Mapping[str, Any], now: datetime) -> list[Any]:
         str(obj.get("message", "")).strip(),
         _age(first, now),
         obj.get("count", 1),
-        _meta(obj).get("name", ""),
+        _name(obj),
     ]
 
 
 def _lease(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         _get(obj, "spec", "holderIdentity", default="<none>"),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
 def _serviceaccount(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         len(obj.get("secrets") or ()),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
@@ -381,12 +382,12 @@ def _ingress(obj: Mapping[str, Any], now: datetime) -> list[Any]:
         i.get("ip") or i.get("hostname") for i in _get(obj, "status", "loadBalancer", "ingress", default=[])
     ]
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         spec.get("ingressClassName") or "<none>",
         ",".join(hosts) or "*",
         ",".join(a for a in addresses if a),
         "80, 443" if spec.get("tls") else "80",
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
@@ -399,23 +400,23 @@ def _endpoints(obj: Mapping[str, Any], now: datetime) -> list[Any]:
                     f"{address.get('ip')}:{port.get('port')}" if port else str(address.get("ip"))
                 )
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         ",".join(endpoints) or "<none>",
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
 def _pvc(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     spec, st = obj.get("spec") or {}, obj.get("status") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         st.get("phase", "Pending"),
         spec.get("volumeName", ""),
         _get(st, "capacity", "storage", default=""),
         ",".join(st.get("accessModes") or ()),
         spec.get("storageClassName") or "<unset>",
         spec.get("volumeAttributesClassName") or "<unset>",
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
         spec.get("volumeMode", "Filesystem"),
     ]
 
@@ -434,9 +435,9 @@ def _rolebinding(obj: Mapping[str, Any], now: datetime) -> list[Any]:
         return ", ".join(names)
 
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         f"{ref.get('kind', '')}/{ref.get('name', '')}",
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
         of("User"),
         of("Group"),
         of("ServiceAccount"),
@@ -444,17 +445,17 @@ def _rolebinding(obj: Mapping[str, Any], now: datetime) -> list[Any]:
 
 
 def _created_at(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    return [_meta(obj).get("name", ""), _meta(obj).get("creationTimestamp", "")]
+    return [_name(obj), _meta(obj).get("creationTimestamp", "")]
 
 
 def _pdb(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     spec = obj.get("spec") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         spec.get("minAvailable", "N/A"),
         spec.get("maxUnavailable", "N/A"),
         _get(obj, "status", "disruptionsAllowed", default=0),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
@@ -462,18 +463,18 @@ def _hpa(obj: Mapping[str, Any], now: datetime) -> list[Any]:
     spec = obj.get("spec") or {}
     ref = spec.get("scaleTargetRef") or {}
     return [
-        _meta(obj).get("name", ""),
+        _name(obj),
         f"{ref.get('kind', '')}/{ref.get('name', '')}",
         "<unknown>",
         spec.get("minReplicas", 1),
         spec.get("maxReplicas", 0),
         _get(obj, "status", "currentReplicas", default=0),
-        _age(_meta(obj).get("creationTimestamp"), now),
+        _created(obj, now),
     ]
 
 
 def _default(obj: Mapping[str, Any], now: datetime) -> list[Any]:
-    return [_meta(obj).get("name", ""), _age(_meta(obj).get("creationTimestamp"), now)]
+    return [_name(obj), _created(obj, now)]
 
 
 _NAME: Column = ("Name", "string", "name", 0, "Name must be unique within a namespace.")
@@ -491,8 +492,37 @@ def _col(name: str, kind: str = "string", priority: int = 0, fmt: str = "", desc
 _CONTAINERS = _col("Containers", priority=1, description="Names of each container in the template.")
 _IMAGES = _col("Images", priority=1, description="Images referenced by each container in the template.")
 _SELECTOR = _col("Selector", priority=1, description="The label selector.")
+_TEMPLATE = (_CONTAINERS, _IMAGES, _SELECTOR)
+"""The columns of :func:`_template_cells`, after Age in every workload."""
+_READY_PODS = _col("Ready", description="Number of the pod with ready state")
 
-_PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
+# Kinds that print alike: both Event APIs, the RBAC roles and bindings of either scope.
+_EVENT_COLUMNS = (
+    _col("Last Seen"),
+    _col("Type"),
+    _col("Reason"),
+    _col("Object"),
+    _col("Subobject", priority=1),
+    _col("Source", priority=1),
+    _col("Message"),
+    _col("First Seen", priority=1),
+    _col("Count", "integer", priority=1),
+    _col("Name", priority=1, fmt="name"),
+)
+_CREATED_AT: Printer = ((_NAME, _col("Created At", "date")), _created_at)
+_BINDING: Printer = (
+    (
+        _NAME,
+        _col("Role"),
+        _AGE,
+        _col("Users", priority=1),
+        _col("Groups", priority=1),
+        _col("ServiceAccounts", priority=1),
+    ),
+    _rolebinding,
+)
+
+_PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (
         [
             _NAME,
@@ -512,7 +542,7 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
     ("apps", "Deployment"): (
         [
             _NAME,
-            _col("Ready", description="Number of the pod with ready state"),
+            _READY_PODS,
             _col(
                 "Up-to-date",
                 "integer",
@@ -524,9 +554,7 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
                 description="Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
             ),
             _AGE,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
+            *_TEMPLATE,
         ],
         _deployment,
     ),
@@ -537,14 +565,12 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
             _col("Current", "integer", description="Number of actual pods."),
             _col("Ready", "integer", description="Number of ready pods."),
             _AGE,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
+            *_TEMPLATE,
         ],
         _replicaset,
     ),
     ("apps", "StatefulSet"): (
-        [_NAME, _col("Ready", description="Number of the pod with ready state"), _AGE, _CONTAINERS, _IMAGES],
+        [_NAME, _READY_PODS, _AGE, _CONTAINERS, _IMAGES],
         _statefulset,
     ),
     ("apps", "DaemonSet"): (
@@ -557,9 +583,7 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
             _col("Available", "integer"),
             _col("Node Selector"),
             _AGE,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
+            *_TEMPLATE,
         ],
         _daemonset,
     ),
@@ -570,9 +594,7 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
             _col("Completions", description="The completion status of the job."),
             _col("Duration", description="Time required to complete the job."),
             _AGE,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
+            *_TEMPLATE,
         ],
         _job,
     ),
@@ -585,9 +607,7 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
             _col("Active", "integer"),
             _col("Last Schedule"),
             _AGE,
-            _CONTAINERS,
-            _IMAGES,
-            _SELECTOR,
+            *_TEMPLATE,
         ],
         _cronjob,
     ),
@@ -606,36 +626,8 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
     ("", "ConfigMap"): ([_NAME, _col("Data", "integer"), _AGE], _configmap),
     ("", "Secret"): ([_NAME, _col("Type"), _col("Data", "integer"), _AGE], _secret),
     ("", "Namespace"): ([_NAME, _col("Status"), _AGE], _namespace),
-    ("", "Event"): (
-        [
-            _col("Last Seen"),
-            _col("Type"),
-            _col("Reason"),
-            _col("Object"),
-            _col("Subobject", priority=1),
-            _col("Source", priority=1),
-            _col("Message"),
-            _col("First Seen", priority=1),
-            _col("Count", "integer", priority=1),
-            _col("Name", priority=1, fmt="name"),
-        ],
-        _event,
-    ),
-    ("events.k8s.io", "Event"): (
-        [
-            _col("Last Seen"),
-            _col("Type"),
-            _col("Reason"),
-            _col("Object"),
-            _col("Subobject", priority=1),
-            _col("Source", priority=1),
-            _col("Message"),
-            _col("First Seen", priority=1),
-            _col("Count", "integer", priority=1),
-            _col("Name", priority=1, fmt="name"),
-        ],
-        lambda obj, now: _event(events_v1_to_core_event(obj), now),
-    ),
+    ("", "Event"): (_EVENT_COLUMNS, _event),
+    ("events.k8s.io", "Event"): (_EVENT_COLUMNS, lambda obj, now: _event(events_v1_to_core_event(obj), now)),
     ("coordination.k8s.io", "Lease"): ([_NAME, _col("Holder"), _AGE], _lease),
     ("", "ServiceAccount"): ([_NAME, _col("Secrets", "integer"), _AGE], _serviceaccount),
     ("networking.k8s.io", "Ingress"): (
@@ -657,31 +649,11 @@ _PRINTERS: dict[tuple[str, str], tuple[Sequence[Column], Cells]] = {
         ],
         _pvc,
     ),
-    ("rbac.authorization.k8s.io", "Role"): ([_NAME, _col("Created At", "date")], _created_at),
-    ("rbac.authorization.k8s.io", "ClusterRole"): ([_NAME, _col("Created At", "date")], _created_at),
-    ("rbac.authorization.k8s.io", "RoleBinding"): (
-        [
-            _NAME,
-            _col("Role"),
-            _AGE,
-            _col("Users", priority=1),
-            _col("Groups", priority=1),
-            _col("ServiceAccounts", priority=1),
-        ],
-        _rolebinding,
-    ),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (
-        [
-            _NAME,
-            _col("Role"),
-            _AGE,
-            _col("Users", priority=1),
-            _col("Groups", priority=1),
-            _col("ServiceAccounts", priority=1),
-        ],
-        _rolebinding,
-    ),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"): ([_NAME, _col("Created At", "date")], _created_at),
+    ("rbac.authorization.k8s.io", "Role"): _CREATED_AT,
+    ("rbac.authorization.k8s.io", "ClusterRole"): _CREATED_AT,
+    ("rbac.authorization.k8s.io", "RoleBinding"): _BINDING,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _BINDING,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _CREATED_AT,
     ("policy", "PodDisruptionBudget"): (
         [_NAME, _col("Min Available"), _col("Max Unavailable"), _col("Allowed Disruptions", "integer"), _AGE],
         _pdb,
